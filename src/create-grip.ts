@@ -1,0 +1,104 @@
+import type { Engine } from './engine/engine';
+import { Hub } from './engine/hub';
+import { LocalEngine } from './engine/local-engine';
+import { ProxyEngine } from './engine/proxy-engine';
+import { log } from './log';
+import { makeMiddleware, type GripMiddleware } from './middleware/grip-middleware';
+import { resolveOptions, resolveRemoteOptions, type GripOptions, type RemotePublishOptions } from './options';
+import { GripError } from './errors';
+import { parseGripUrls } from './protocol/grip-url';
+import type { SigVerifier } from './protocol/grip-sig';
+import { LocalTarget } from './publisher/local-target';
+import { Publisher } from './publisher/publisher';
+import { RemoteTarget } from './publisher/remote-target';
+import type { PublishTarget } from './publisher/target';
+
+/** A configured gripkit instance: the middleware and the publisher that reaches its subscribers. */
+export interface Grip {
+  /** `proxy` when GRIP endpoints are configured (`GRIP_URL`), else `local`. */
+  readonly mode: 'local' | 'proxy';
+  /** The Express/Connect middleware: `app.use(grip.middleware)`. */
+  readonly middleware: GripMiddleware;
+  /** Publishes to in-process holds and to every configured GRIP endpoint. */
+  readonly publisher: Publisher;
+  /** Connections held in-process right now. */
+  readonly holdCount: number;
+  /**
+   * Stop: every stream held in-process ends, every long-poll gets its timeout
+   * response, queued publishes are sent. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Create a gripkit instance. With no `GRIP_URL` (and no `gripUrl` option)
+ * it runs in local mode and holds connections itself; with one it runs in
+ * proxy mode behind Pushpin or Fanout. Handlers are the same in both modes.
+ * @throws {@link GripError} `ERR_GRIP_INVALID_OPTION`, `ERR_GRIP_INVALID_URL` for bad options.
+ * @example
+ * const grip = createGrip();
+ * app.use(grip.middleware);
+ * app.get('/events', (req, res) => { res.grip.sse({ channels: 'news' }); res.end(); });
+ * await grip.publisher.publish('news', { headline: 'hello' });
+ */
+export function createGrip(options?: GripOptions): Grip {
+  const o = resolveOptions(options);
+  const hub = new Hub();
+  const local = o.local === false ? undefined : new LocalEngine(hub, o.local);
+  const proxy: Engine | undefined = o.endpoints.length > 0 ? new ProxyEngine() : undefined;
+  const verifiers: SigVerifier[] = o.endpoints.flatMap((e) =>
+    e.verifyKey === undefined ? [] : [{ key: e.verifyKey, ...(e.verifyIss !== undefined && { iss: e.verifyIss }) }],
+  );
+  const targets: PublishTarget[] = [];
+  if (local !== undefined) targets.push(new LocalTarget(hub));
+  for (const e of o.endpoints) targets.push(new RemoteTarget(e, o.remote));
+  const publisher = new Publisher(targets, o.prefix);
+  const mode = proxy === undefined ? 'local' : 'proxy';
+  log('mode %s, targets %s', mode, publisher.targets.join(', '));
+  let closing: Promise<void> | undefined;
+  return {
+    mode,
+    middleware: makeMiddleware({ local, proxy, verifiers, requireProxy: o.requireProxy, prefix: o.prefix }),
+    publisher,
+    get holdCount() {
+      return local?.holdCount ?? 0;
+    },
+    close() {
+      closing ??= Promise.all([local?.close(), publisher.close()]).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+/**
+ * Shorthand for `createGrip(options).middleware`; the instance is available
+ * as the function's `grip` property.
+ * @example const mw = gripMiddleware(); app.use(mw); await mw.grip.publisher.publish('c', 'hi');
+ */
+export function gripMiddleware(options?: GripOptions): GripMiddleware & { readonly grip: Grip } {
+  const grip = createGrip(options);
+  return Object.assign((req: Parameters<GripMiddleware>[0], res: Parameters<GripMiddleware>[1], next: Parameters<GripMiddleware>[2]) => grip.middleware(req, res, next), { grip });
+}
+
+/** Options of {@link createPublisher}. */
+export interface PublisherOptions extends RemotePublishOptions {
+  /** GRIP control URL(s). Default `process.env.GRIP_URL`; required one way or the other. */
+  readonly gripUrl?: string;
+  /** Prefix added to every channel. */
+  readonly prefix?: string;
+}
+
+/**
+ * A publisher for a process that holds no connections itself (a worker, a
+ * cron job): it publishes only to remote GRIP endpoints.
+ * @throws {@link GripError} `ERR_GRIP_INVALID_URL` when no URL is given or it is malformed.
+ */
+export function createPublisher(options: PublisherOptions = {}): Publisher {
+  const { gripUrl = process.env.GRIP_URL, prefix = '', ...publish } = options;
+  if (typeof gripUrl !== 'string' || gripUrl.trim() === '') {
+    throw new GripError('ERR_GRIP_INVALID_URL', 'createPublisher needs a GRIP control URL: pass `gripUrl` or set GRIP_URL (e.g. http://127.0.0.1:5561).');
+  }
+  if (typeof prefix !== 'string') throw new GripError('ERR_GRIP_INVALID_OPTION', `Expected \`prefix\` to be a string, got \`${String(prefix)}\`.`);
+  const remote = resolveRemoteOptions(publish);
+  return new Publisher(parseGripUrls(gripUrl).map((e) => new RemoteTarget(e, remote)), prefix);
+}

@@ -1,0 +1,132 @@
+import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+
+type WriteCb = (err?: Error | null) => void;
+
+/** The original methods of a response whose writes are being intercepted. */
+export interface RawResponse {
+  writeHead(code: number, reason?: string): void;
+  write(chunk: Buffer): boolean;
+  end(chunk?: Buffer): void;
+}
+
+/** What a held response is told about the handler's writes. */
+export interface CaptureSink {
+  /** The handler wrote body bytes (before `end`). */
+  onWrite(chunk: Buffer): void;
+  /** The handler ended its response; `chunk` is its last bytes, if any. */
+  onEnd(chunk: Buffer | undefined): void;
+  /** `res.flushHeaders()` was called. */
+  onFlushHeaders(): void;
+}
+
+const toBuffer = (chunk: unknown, encoding?: BufferEncoding): Buffer | undefined => {
+  if (chunk === undefined || chunk === null) return undefined;
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array. Received ${typeof chunk}`);
+};
+
+/** Apply `writeHead(code, reason?, headers?)` arguments to the response's state without sending. */
+function recordHead(res: ServerResponse, code: number, reasonOrHeaders?: unknown, maybeHeaders?: unknown): void {
+  res.statusCode = code;
+  let headers = maybeHeaders;
+  if (typeof reasonOrHeaders === 'string') res.statusMessage = reasonOrHeaders;
+  else headers = reasonOrHeaders;
+  if (Array.isArray(headers)) {
+    const flat = headers as OutgoingHttpHeader[];
+    for (let i = 0; i + 1 < flat.length; i += 2) res.setHeader(String(flat[i]), flat[i + 1] as string);
+  } else if (headers !== undefined && headers !== null) {
+    for (const [k, v] of Object.entries(headers as OutgoingHttpHeaders)) if (v !== undefined) res.setHeader(k, v);
+  }
+}
+
+/**
+ * Intercept the handler's `writeHead`/`write`/`end`/`flushHeaders` on this one
+ * response, so the local engine can do what a GRIP proxy does with an origin
+ * response (hold it, rewrite it, stream it). The handler keeps using the
+ * normal Node/Express API. Returns the original methods, bound.
+ */
+export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResponse {
+  const proto = Object.getPrototypeOf(res) as ServerResponse;
+  const raw: RawResponse = {
+    writeHead: (code, reason) => {
+      restore();
+      proto.writeHead.call(res, code, reason as string);
+    },
+    write: (chunk) => proto.write.call(res, chunk),
+    end: (chunk) => {
+      restore();
+      if (chunk === undefined) proto.end.call(res);
+      else proto.end.call(res, chunk);
+    },
+  };
+  const restore = (): void => {
+    // Later writes by the engine go straight through the original methods.
+    delete (res as Partial<ServerResponse>).writeHead;
+    delete (res as Partial<ServerResponse>).flushHeaders;
+  };
+  const self = res as unknown as Record<string, unknown>;
+  self.writeHead = function writeHead(code: number, a?: unknown, b?: unknown) {
+    recordHead(res, code, a, b);
+    return res;
+  };
+  self.write = function write(chunk: unknown, encOrCb?: unknown, cb?: unknown) {
+    const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
+    const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
+    const buf = toBuffer(chunk, enc);
+    if (buf !== undefined && buf.length > 0) sink.onWrite(buf);
+    if (done) process.nextTick(done);
+    return true;
+  };
+  self.end = function end(chunk?: unknown, encOrCb?: unknown, cb?: unknown) {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    }
+    const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
+    const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
+    delete self.write;
+    delete self.end;
+    sink.onEnd(toBuffer(chunk, enc));
+    if (done) process.nextTick(done);
+    return res;
+  };
+  self.flushHeaders = function flushHeaders() {
+    sink.onFlushHeaders();
+  };
+  return raw;
+}
+
+/** Header names a GRIP proxy never passes on from an instruct response. */
+const STRIPPED = new Set(['connection', 'keep-alive', 'content-length', 'transfer-encoding', 'content-encoding']);
+
+/**
+ * The response's current headers as ordered pairs, the way Pushpin would pass
+ * them on: `Grip-*` and hop-by-hop headers removed, multi-value headers
+ * expanded, original name case kept.
+ */
+export function passableHeaders(res: ServerResponse): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const name of res.getRawHeaderNames()) {
+    const lower = name.toLowerCase();
+    if (STRIPPED.has(lower) || lower.startsWith('grip-')) continue;
+    const v = res.getHeader(name);
+    if (Array.isArray(v)) for (const item of v) out.push([name, String(item)]);
+    else if (v !== undefined) out.push([name, String(v)]);
+  }
+  return out;
+}
+
+/** Replace every header of `res` with `pairs`, in order (repeated names become arrays). */
+export function replaceHeaders(res: ServerResponse, pairs: ReadonlyArray<readonly [string, string]>): void {
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  const grouped = new Map<string, { name: string; values: string[] }>();
+  for (const [name, value] of pairs) {
+    const key = name.toLowerCase();
+    const g = grouped.get(key);
+    if (g) g.values.push(value);
+    else grouped.set(key, { name, values: [value] });
+  }
+  for (const { name, values } of grouped.values()) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+}

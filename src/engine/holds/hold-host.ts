@@ -1,0 +1,15 @@
+import type { ServerResponse } from 'node:http';
+import type { Instruction } from '../../protocol/types';
+import type { Subscriber } from '../hub';
+
+/** What a hold needs from the engine that owns it. */
+export interface HoldHost {
+  /** Per-connection bound on bytes queued for a slow client. */
+  readonly maxBufferedBytes: number;
+  /** Register `hold` on the instruction's channels (and keep-alive, timers). */
+  subscribe(hold: Subscriber, instruction: Instruction): void;
+  /** Forget `hold` everywhere. Idempotent. */
+  release(hold: Subscriber): void;
+  /** `hold`'s client is too slow: drop it. */
+  overflow(hold: Subscriber, res: ServerResponse): void;
+}

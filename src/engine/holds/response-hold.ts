@@ -1,0 +1,72 @@
+import type { ServerResponse } from 'node:http';
+import { reasonPhrase } from '../../protocol/status-text';
+import type { Instruction } from '../../protocol/types';
+import { replaceHeaders, type RawResponse } from '../capture';
+import type { Subscriber } from '../hub';
+import type { PreparedItem } from '../prepared-item';
+
+/** The response a long-poll gets when nothing is published before its timeout. */
+export interface TimeoutResponse {
+  readonly code: number;
+  readonly reason: string | undefined;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+}
+
+/**
+ * A response hold (long-poll), as Pushpin does it: nothing reaches the client
+ * until the first published http-response (merged over the held response's
+ * headers) or the timeout (the held response itself).
+ */
+export class ResponseHold implements Subscriber {
+  readonly #res: ServerResponse;
+  readonly #raw: RawResponse;
+  readonly #timeout: TimeoutResponse;
+  readonly #onDone: (hold: ResponseHold) => void;
+  readonly instruction: Instruction;
+  /** The engine's timeout handle, cleared on release. */
+  timer: NodeJS.Timeout | undefined;
+  #done = false;
+
+  constructor(res: ServerResponse, raw: RawResponse, instruction: Instruction, timeout: TimeoutResponse, onDone: (hold: ResponseHold) => void) {
+    this.#res = res;
+    this.#raw = raw;
+    this.instruction = instruction;
+    this.#timeout = timeout;
+    this.#onDone = onDone;
+  }
+
+  deliver(item: PreparedItem): void {
+    const r = item.response;
+    // `close` is ignored for response holds; `hint` asks the origin again, which
+    // needs the next-link machinery and is not done here.
+    if (r === undefined || r.action !== 'send' || this.#done) return;
+    const overridden = new Set(r.headers.map(([k]) => k.toLowerCase()));
+    const headers = this.#timeout.headers.filter(([k]) => !overridden.has(k.toLowerCase())).concat(r.headers);
+    this.#send(r.code, r.reason ?? reasonPhrase(r.code), headers, r.body);
+  }
+
+  /** The hold timed out (or the engine is closing): send the held response. */
+  expire(): void {
+    const t = this.#timeout;
+    this.#send(t.code, t.reason, t.headers, t.body);
+  }
+
+  /** The client went away: forget the hold without writing. */
+  abandon(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#onDone(this);
+  }
+
+  #send(code: number, reason: string | undefined, headers: ReadonlyArray<readonly [string, string]>, body: Buffer): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#onDone(this);
+    const res = this.#res;
+    if (res.destroyed || res.writableEnded) return;
+    replaceHeaders(res, [...headers, ['Content-Length', String(body.length)]]);
+    this.#raw.writeHead(code, reason || undefined);
+    this.#raw.end(body);
+  }
+}

@@ -1,0 +1,61 @@
+import type { PreparedItem } from './prepared-item';
+
+/** Something held in-process that receives items published to its channels. */
+export interface Subscriber {
+  /**
+   * Deliver one item published on `item.channel`. Called synchronously during
+   * fan-out; must not throw and must not unsubscribe other subscribers.
+   */
+  deliver(item: PreparedItem): void;
+}
+
+/**
+ * The in-process channel registry: channel name → subscribers. It knows nothing
+ * about HTTP; holds register themselves and do their own writing.
+ */
+export class Hub {
+  readonly #channels = new Map<string, Set<Subscriber>>();
+
+  /** Add `sub` to `channel`. Adding twice is a no-op. */
+  subscribe(channel: string, sub: Subscriber): void {
+    let set = this.#channels.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.#channels.set(channel, set);
+    }
+    set.add(sub);
+  }
+
+  /** Remove `sub` from `channel`; forgets the channel when it empties. */
+  unsubscribe(channel: string, sub: Subscriber): void {
+    const set = this.#channels.get(channel);
+    if (set === undefined) return;
+    set.delete(sub);
+    if (set.size === 0) this.#channels.delete(channel);
+  }
+
+  /** Number of subscribers on `channel`. */
+  count(channel: string): number {
+    return this.#channels.get(channel)?.size ?? 0;
+  }
+
+  /** Number of channels with at least one subscriber. */
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /**
+   * Fan `item` out to every current subscriber of its channel and return how
+   * many there were. Subscribers that leave during delivery (a long-poll that
+   * completes) are handled by iterating over a snapshot only when needed.
+   */
+  publish(item: PreparedItem): number {
+    const set = this.#channels.get(item.channel);
+    if (set === undefined) return 0;
+    const n = set.size;
+    // Deliveries may unsubscribe (a response hold completes, a stream closes);
+    // a Set iterator tolerates deletion of visited entries, so no copy is needed.
+    for (const sub of set) sub.deliver(item);
+    return n;
+  }
+}

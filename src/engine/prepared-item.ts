@@ -1,0 +1,79 @@
+import type { PublishItem } from '../protocol/types';
+
+/**
+ * A publish item converted once, before fan-out: every subscriber of every
+ * kind reuses these buffers, so a publish is serialised once, not once per
+ * subscriber.
+ */
+export interface PreparedItem {
+  readonly channel: string;
+  readonly id: string | undefined;
+  readonly prevId: string | undefined;
+  /** Bytes for stream holds, or `close` / `hint`. Undefined: no http-stream format. */
+  readonly stream: Buffer | 'close' | 'hint' | undefined;
+  /** The http-response format, body already encoded. */
+  readonly response: PreparedResponse | undefined;
+  /** The ws-message format (consumed by WebSocket holds). */
+  readonly ws: PreparedWsMessage | undefined;
+}
+
+export interface PreparedResponse {
+  readonly action: 'send' | 'hint' | 'close';
+  readonly code: number;
+  readonly reason: string | undefined;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+}
+
+export interface PreparedWsMessage {
+  readonly action: 'send' | 'hint' | 'close';
+  readonly type: 'text' | 'binary' | 'ping' | 'pong';
+  readonly content: Buffer;
+  readonly code: number | undefined;
+  readonly reason: string | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+const toBuffer = (v: string | Uint8Array | undefined): Buffer =>
+  v === undefined ? EMPTY : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+
+const headerPairs = (h: PublishItem['httpResponse'] extends infer R ? R extends { headers?: infer H } ? H : never : never): Array<[string, string]> => {
+  if (h === undefined) return [];
+  if (Array.isArray(h)) return h.map(([k, v]) => [String(k), String(v)]);
+  return Object.entries(h as Record<string, string>).map(([k, v]) => [k, String(v)]);
+};
+
+/** Convert a validated {@link PublishItem} into its fan-out form. */
+export function prepareItem(item: PublishItem): PreparedItem {
+  const s = item.httpStream;
+  const r = item.httpResponse;
+  const w = item.wsMessage;
+  return {
+    channel: item.channel,
+    id: item.id,
+    prevId: item.prevId,
+    stream: s === undefined ? undefined : s.action === 'close' ? 'close' : s.action === 'hint' ? 'hint' : toBuffer(s.content),
+    response:
+      r === undefined
+        ? undefined
+        : {
+            action: r.action ?? 'send',
+            code: r.code ?? 200,
+            reason: r.reason,
+            // Grip-* headers never reach a client.
+            headers: headerPairs(r.headers).filter(([k]) => !/^grip-/i.test(k)),
+            body: toBuffer(r.body),
+          },
+    ws:
+      w === undefined
+        ? undefined
+        : {
+            action: w.action ?? 'send',
+            type: w.type ?? (w.content !== undefined && typeof w.content !== 'string' ? 'binary' : 'text'),
+            content: toBuffer(w.content),
+            code: w.code,
+            reason: w.reason,
+          },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Every error gripkit throws or rejects with is a {@link GripError}; its `code`
+ * says what went wrong and `docs/errors.md` says what to do about it.
+ */
+export type GripErrorCode =
+  /** An option passed to a factory is missing, of the wrong type or out of range. */
+  | 'ERR_GRIP_INVALID_OPTION'
+  /** `GRIP_URL` (or a `proxy` URL option) cannot be parsed. */
+  | 'ERR_GRIP_INVALID_URL'
+  /** A channel name is empty, too long, or contains characters GRIP cannot carry. */
+  | 'ERR_GRIP_INVALID_CHANNEL'
+  /** A hold or instruction was asked for after the response headers were sent. */
+  | 'ERR_GRIP_HEADERS_SENT'
+  /** A GRIP instruction (headers or `application/grip-instruct` JSON) is malformed. */
+  | 'ERR_GRIP_INVALID_INSTRUCTION'
+  /** A publish payload is malformed or cannot be serialised. */
+  | 'ERR_GRIP_INVALID_PUBLISH'
+  /** A publish did not reach every target; see {@link PublishError.results}. */
+  | 'ERR_GRIP_PUBLISH_FAILED'
+  /** A `Grip-Sig` token could not be created (bad key). */
+  | 'ERR_GRIP_SIGNATURE'
+  /** A request body exceeded its size limit. */
+  | 'ERR_GRIP_BODY_TOO_LARGE'
+  /** The grip instance was closed; no new holds or publishes are accepted. */
+  | 'ERR_GRIP_CLOSED'
+  /** `res.grip` / `req.grip` was used without the middleware installed. */
+  | 'ERR_GRIP_NOT_INSTALLED';
+
+/**
+ * The single error class of gripkit. `code` is stable and documented; `cause`
+ * carries the underlying error where there is one.
+ *
+ * @example
+ * try { await publisher.publish('news', data); }
+ * catch (err) { if (err instanceof GripError && err.code === 'ERR_GRIP_PUBLISH_FAILED') retryLater(); }
+ */
+export class GripError extends Error {
+  override readonly name: string = 'GripError';
+  /** Stable machine-readable code; see `docs/errors.md`. */
+  readonly code: GripErrorCode;
+
+  constructor(code: GripErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** The outcome of one publish on one target. */
+export interface TargetResult {
+  /** The target's name: `local`, or the publish URL of a remote endpoint. */
+  readonly target: string;
+  /** Whether the target accepted every item. */
+  readonly ok: boolean;
+  /** Why it failed, when `ok` is false. */
+  readonly error?: GripError;
+  /** HTTP status of the last attempt, for remote targets that answered. */
+  readonly status?: number;
+}
+
+/**
+ * Rejected by `publish` when at least one target failed. `results` lists every
+ * target, so one failure never hides the others.
+ */
+export class PublishError extends GripError {
+  override readonly name = 'PublishError';
+  /** One entry per target, in configuration order. */
+  readonly results: readonly TargetResult[];
+
+  constructor(message: string, results: readonly TargetResult[], options?: { cause?: unknown }) {
+    super('ERR_GRIP_PUBLISH_FAILED', message, options);
+    this.results = results;
+  }
+}

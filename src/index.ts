@@ -1,0 +1,36 @@
+/**
+ * gripkit: realtime push (SSE, HTTP streaming, long-polling) for
+ * Express/Connect, held in-process or behind a GRIP proxy.
+ * @packageDocumentation
+ */
+import './middleware/augment';
+
+export { createGrip, gripMiddleware, createPublisher } from './create-grip';
+export type { Grip, PublisherOptions } from './create-grip';
+export type { GripOptions, LocalOptions, RemotePublishOptions } from './options';
+export type { GripMiddleware } from './middleware/grip-middleware';
+export { ResponseGrip } from './middleware/response-grip';
+export type { ChannelInput, KeepAliveOptions, StreamOptions, LongPollOptions } from './middleware/response-grip';
+export type { RequestGrip } from './middleware/request-grip';
+export { Publisher, defaultItem } from './publisher/publisher';
+export type { PublishOptions, PublishResult, Formats } from './publisher/publisher';
+export { GripError, PublishError } from './errors';
+export type { GripErrorCode, TargetResult } from './errors';
+export { formatSseEvent } from './protocol/sse';
+export { parseGripUrl, parseGripUrls } from './protocol/grip-url';
+export type { GripEndpoint } from './protocol/grip-url';
+export { signGripSig, verifyGripSig } from './protocol/grip-sig';
+export type { SigVerifier } from './protocol/grip-sig';
+export { encodeInstruction, parseInstruction } from './protocol/grip-headers';
+export type {
+  ChannelSpec,
+  Instruction,
+  KeepAliveSpec,
+  NextLinkSpec,
+  StatusSpec,
+  PublishItem,
+  PublishAction,
+  HttpStreamFormat,
+  HttpResponseFormat,
+  WsMessageFormat,
+} from './protocol/types';

@@ -1,0 +1,55 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Engine } from '../engine/engine';
+import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
+import { log } from '../log';
+import { requestGrip } from './request-grip';
+import { ResponseGrip } from './response-grip';
+import './augment';
+
+/** A Connect/Express middleware function. */
+export type GripMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+/** @internal */
+export interface MiddlewareDeps {
+  readonly local: Engine | undefined;
+  readonly proxy: Engine | undefined;
+  readonly verifiers: readonly SigVerifier[];
+  readonly requireProxy: boolean;
+  readonly prefix: string;
+}
+
+const NOT_PROXIED = 'Not Implemented: this endpoint must be reached through the GRIP proxy.\n';
+
+/** @internal Build the per-request function. */
+export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
+  const { local, proxy, verifiers, requireProxy, prefix } = deps;
+
+  const attach = (req: IncomingMessage, res: ServerResponse, proxied: boolean, next: (err?: unknown) => void): void => {
+    const engine = proxied ? proxy : local;
+    if (engine === undefined || (requireProxy && !proxied)) {
+      log('refusing %s %s: not proxied', req.method, req.url);
+      res.statusCode = 501;
+      res.setHeader('Content-Type', 'text/plain');
+      res.end(NOT_PROXIED);
+      return;
+    }
+    req.grip = requestGrip(req, proxied);
+    res.grip = new ResponseGrip({ req, res }, engine, prefix);
+    next();
+  };
+
+  return function gripMiddleware(req, res, next) {
+    const sig = req.headers['grip-sig'];
+    if (typeof sig !== 'string' || verifiers.length === 0) {
+      attach(req, res, false, next);
+      return;
+    }
+    verifyGripSig(sig, verifiers).then(
+      (ok) => {
+        if (!ok) log('Grip-Sig rejected for %s %s', req.method, req.url);
+        attach(req, res, ok, next);
+      },
+      next,
+    );
+  };
+}

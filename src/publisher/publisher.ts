@@ -1,0 +1,142 @@
+import { GripError, PublishError, type TargetResult } from '../errors';
+import { assertChannelName } from '../protocol/channel';
+import { formatSseEvent } from '../protocol/sse';
+import type { HttpResponseFormat, HttpStreamFormat, PublishItem, WsMessageFormat } from '../protocol/types';
+import type { PublishTarget } from './target';
+
+/** Options of {@link Publisher.publish}. */
+export interface PublishOptions {
+  /** SSE event name (`event:` line). */
+  readonly event?: string;
+  /** Event id: the SSE `id:` line and the GRIP item id (Pushpin drops a repeated id within 60 s). */
+  readonly id?: string;
+  /** Id of the previous item on the channel (reliable streaming). */
+  readonly prevId?: string;
+}
+
+/** Explicit formats for {@link Publisher.publishFormats}. */
+export interface Formats {
+  readonly httpStream?: HttpStreamFormat;
+  readonly httpResponse?: HttpResponseFormat;
+  readonly wsMessage?: WsMessageFormat;
+}
+
+/** What a publish did, per target. */
+export interface PublishResult {
+  /** One entry per target, in configuration order; all `ok` when the promise resolves. */
+  readonly results: readonly TargetResult[];
+}
+
+const serialise = (channel: string, data: unknown): string => {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(data);
+  } catch (err) {
+    throw new GripError('ERR_GRIP_INVALID_PUBLISH', `Cannot publish to "${channel}": data is not JSON-serialisable (${(err as Error).message}).`, { cause: err });
+  }
+  if (text === undefined) throw new GripError('ERR_GRIP_INVALID_PUBLISH', `Cannot publish to "${channel}": data of type ${typeof data} has no JSON form.`);
+  return text;
+};
+
+/**
+ * The default encodings of {@link Publisher.publish}: one item carrying all
+ * three formats, so SSE/stream, long-poll and WebSocket subscribers all get it.
+ * - string: SSE `data:` for streams, the string as a text WebSocket message, a JSON string body for long-polls;
+ * - bytes (`Uint8Array`): raw bytes for streams, a binary message, an `application/octet-stream` body;
+ * - anything else: its JSON text, everywhere.
+ */
+export function defaultItem(channel: string, data: unknown, options: PublishOptions = {}): PublishItem {
+  const ids = { ...(options.id !== undefined && { id: options.id }), ...(options.prevId !== undefined && { prevId: options.prevId }) };
+  if (data instanceof Uint8Array) {
+    return {
+      channel,
+      ...ids,
+      httpStream: { content: data },
+      httpResponse: { headers: { 'Content-Type': 'application/octet-stream' }, body: data },
+      wsMessage: { type: 'binary', content: data },
+    };
+  }
+  const json = serialise(channel, data);
+  const text = typeof data === 'string' ? data : json;
+  return {
+    channel,
+    ...ids,
+    httpStream: { content: formatSseEvent({ data: text, ...(options.event !== undefined && { event: options.event }), ...(options.id !== undefined && { id: options.id }) }) },
+    httpResponse: { headers: { 'Content-Type': 'application/json' }, body: `${json}\n` },
+    wsMessage: { content: text },
+  };
+}
+
+/**
+ * Publishes to every target: the in-process hub (local mode and direct
+ * requests) and each remote GRIP endpoint. A failure on one target never
+ * hides the others: the promise rejects with a {@link PublishError} listing
+ * every target's result.
+ */
+export class Publisher {
+  readonly #targets: readonly PublishTarget[];
+  readonly #prefix: string;
+  #closed = false;
+
+  /** @internal Use {@link createGrip} or {@link createPublisher}. */
+  constructor(targets: readonly PublishTarget[], prefix: string) {
+    this.#targets = targets;
+    this.#prefix = prefix;
+  }
+
+  /** Names of the targets (`local`, publish URLs). */
+  get targets(): readonly string[] {
+    return this.#targets.map((t) => t.name);
+  }
+
+  /**
+   * Publish `data` on `channel` with the default encodings ({@link defaultItem}).
+   * @throws {@link GripError} `ERR_GRIP_INVALID_CHANNEL`, `ERR_GRIP_INVALID_PUBLISH` (synchronously checked, nothing sent).
+   * @throws {@link PublishError} `ERR_GRIP_PUBLISH_FAILED` when a target failed.
+   * @example await grip.publisher.publish('room:42', { user: 'ann', text: 'hi' }, { event: 'message' });
+   */
+  publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult> {
+    try {
+      assertChannelName(channel);
+      return this.publishItems([defaultItem(channel, data, options)]);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Publish explicit formats on `channel`.
+   * @example await publisher.publishFormats('c', { httpStream: { content: 'raw line\n' } });
+   */
+  publishFormats(channel: string, formats: Formats, options: Omit<PublishOptions, 'event'> = {}): Promise<PublishResult> {
+    return this.publishItems([{ channel, ...formats, ...(options.id !== undefined && { id: options.id }), ...(options.prevId !== undefined && { prevId: options.prevId }) }]);
+  }
+
+  /**
+   * Publish fully specified items (the lowest level). Every item is checked
+   * before any is sent.
+   */
+  async publishItems(items: readonly PublishItem[]): Promise<PublishResult> {
+    if (this.#closed) throw new GripError('ERR_GRIP_CLOSED', 'Cannot publish: the publisher was closed.');
+    const prefixed = items.map((item) => {
+      assertChannelName(item.channel);
+      if (item.httpStream === undefined && item.httpResponse === undefined && item.wsMessage === undefined) {
+        throw new GripError('ERR_GRIP_INVALID_PUBLISH', `Cannot publish to "${item.channel}": the item has no format (httpStream, httpResponse or wsMessage).`);
+      }
+      return this.#prefix === '' ? item : { ...item, channel: this.#prefix + item.channel };
+    });
+    const results = await Promise.all(this.#targets.map((t) => t.send(prefixed)));
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length > 0) {
+      throw new PublishError(`Publish failed on ${failed.length} of ${results.length} target(s): ${failed.map((r) => `${r.target}: ${r.error?.message ?? 'failed'}`).join('; ')}`, results);
+    }
+    return { results };
+  }
+
+  /** Send what is queued, then stop. Later publishes reject with `ERR_GRIP_CLOSED`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#targets.map((t) => t.close()));
+  }
+}
