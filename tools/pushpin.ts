@@ -13,12 +13,16 @@
  *       [--sig-key changeme] [--sig-iss pushpin] [--route LINE]... [--run-dir DIR] [--debug]
  * prints the URLs and runs until SIGINT/SIGTERM.
  *
+ * Nothing leaks: stop() ends the runner's whole session; a process 'exit' hook
+ * stops instances that were never stopped; and a small shell watchdog per
+ * instance stops Pushpin if this process dies without running either (SIGKILL,
+ * Ctrl-C), since Pushpin's own session does not receive those signals.
+ *
  * Set NODE_DEBUG=pushpin to trace what the launcher decides.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { debuglog, parseArgs } from 'node:util';
@@ -86,6 +90,8 @@ export class PushpinStartError extends Error {
   constructor(
     readonly code: PushpinStartErrorCode,
     message: string,
+    /** For `PORT_IN_USE`: the port, when known. */
+    readonly port?: number,
   ) {
     super(message);
   }
@@ -96,17 +102,16 @@ const READY_ROUTE = `*,path_beg=${READY_PATH} test`;
 // Pushpin's built-in `test` target answers unknown paths with this body.
 const READY_BODY = 'no such test resource';
 // One INFO line per service; condure's is prefixed twice.
-const STARTED_LINE = /\[(?:condure\] \[condure|zurl|proxy|handler)\] started$/gm;
+const STARTED_LINE = /\[(condure\] \[condure|zurl|proxy|handler)\] started$/gm;
 const SERVICES = 4;
-const PORT_IN_USE_LINE = /address already in use|addrinuse|failed to bind|unable to bind|could not bind/i;
+// condure: "failed to bind 127.0.0.1:7999: Address already in use (os error 98)", then the runner stops.
+const PORT_IN_USE_LINE = /(?:failed|unable) to bind [^\s]*?:(\d+)|address already in use/i;
 // zmq ipc endpoints are unix sockets: sun_path holds 107 bytes, and the longest
 // socket name Pushpin uses is about 26 bytes.
 const MAX_IPC_DIR_LENGTH = 80;
 const STOP_GRACE_MS = 5000;
 
-// Under jest the global `process` is a per-test-file copy whose 'exit' event
-// never fires, so the exit hook has to be registered on the real one.
-const realProcess = createRequire(path.join(process.cwd(), 'noop.js'))('node:process') as NodeJS.Process;
+const hostProcess = findHostProcess();
 
 // ---------------------------------------------------------------------------
 // public API
@@ -131,8 +136,10 @@ export async function startPushpin(options: PushpinOptions): Promise<PushpinInst
   try {
     return await launch(opts);
   } catch (err) {
-    const autoPorts = !options.httpPort || !options.publishPort;
-    if (!(err instanceof PushpinStartError && err.code === 'PORT_IN_USE' && autoPorts)) throw err;
+    if (!(err instanceof PushpinStartError && err.code === 'PORT_IN_USE')) throw err;
+    // Only ports we picked can be re-picked; a taken port the caller chose stays taken.
+    const explicit = [opts.httpPort, opts.publishPort].filter((p) => p !== 0);
+    if (err.port === undefined ? explicit.length === 2 : explicit.includes(err.port)) throw err;
     log('port taken during startup, retrying once with new ports: %s', err.message.split('\n')[0]);
     return launch(opts);
   }
@@ -241,9 +248,14 @@ interface Layout {
 async function launch(opts: ResolvedOptions): Promise<PushpinInstance> {
   const [httpPort, publishPort] = await choosePorts(opts.httpPort, opts.publishPort);
   const layout = prepareRunDir(opts.runDir);
-  fs.writeFileSync(path.join(layout.runDir, 'routes'), renderRoutes(opts));
-  fs.writeFileSync(layout.confFile, renderConfig(opts, layout, httpPort, publishPort));
-  fs.writeFileSync(layout.logFile, '');
+  try {
+    fs.writeFileSync(path.join(layout.runDir, 'routes'), renderRoutes(opts));
+    fs.writeFileSync(layout.confFile, renderConfig(opts, layout, httpPort, publishPort));
+    fs.writeFileSync(layout.logFile, '');
+  } catch (err) {
+    cleanupRunDir(layout, opts.keepRunDir);
+    throw err;
+  }
 
   const t0 = performance.now();
   const runnerOut = fs.openSync(path.join(layout.logDir, 'runner.out'), 'w');
@@ -274,7 +286,15 @@ async function launch(opts: ResolvedOptions): Promise<PushpinInstance> {
     throw new PushpinStartError('SPAWN_FAILED', `Could not spawn pushpin: ${err.message}`);
   }
   fs.writeFileSync(path.join(layout.runDir, 'pushpin.pid'), `${pid}\n`);
-  const record: LiveRecord = { pid, runDir: layout.runDir, removeRunDir: layout.ownsRunDir && !opts.keepRunDir };
+  const removeRunDir = layout.ownsRunDir && !opts.keepRunDir;
+  const watchdog = startWatchdog(pid, removeRunDir ? layout.runDir : '');
+  const record: LiveRecord = {
+    pid,
+    runDir: layout.runDir,
+    removeRunDir,
+    watchdogPid: watchdog?.pid,
+    runnerAlive: () => child.exitCode === null && child.signalCode === null,
+  };
   liveRecords().add(record);
   log('spawned pushpin pid=%d http=%d publish=%d rundir=%s', pid, httpPort, publishPort, layout.runDir);
 
@@ -282,13 +302,15 @@ async function launch(opts: ResolvedOptions): Promise<PushpinInstance> {
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       await terminate(child, pid, exited);
+      watchdog?.stdin?.end('stopped\n');
       liveRecords().delete(record);
       if (record.removeRunDir) fs.rmSync(layout.runDir, { recursive: true, force: true });
+      else fs.rmSync(path.join(layout.runDir, 'pushpin.pid'), { force: true });
       log('stopped pushpin pid=%d', pid);
     })());
 
   try {
-    await waitUntilReady(child, layout, httpPort, opts);
+    await waitUntilReady(child, pid, layout, httpPort, publishPort, opts);
   } catch (err) {
     await stop();
     throw err;
@@ -311,7 +333,7 @@ async function launch(opts: ResolvedOptions): Promise<PushpinInstance> {
 
 async function choosePorts(httpPort: number, publishPort: number): Promise<[number, number]> {
   for (const p of [httpPort, publishPort]) {
-    if (p && !(await portIsFree(p))) throw new PushpinStartError('PORT_IN_USE', `Port ${p} on 127.0.0.1 is already in use.`);
+    if (p && !(await portIsFree(p))) throw new PushpinStartError('PORT_IN_USE', `Port ${p} on 127.0.0.1 is already in use.`, p);
   }
   const picked = await pickFreePorts((httpPort ? 0 : 1) + (publishPort ? 0 : 1));
   return [httpPort || picked.shift()!, publishPort || picked.shift()!];
@@ -439,7 +461,7 @@ stats_format=tnetstring
  * pushpin-proxy is answered. Open ports alone are not enough: the first
  * proxied request right after the ports open still waits for zmq connections.
  */
-async function waitUntilReady(child: ChildProcess, layout: Layout, httpPort: number, opts: ResolvedOptions): Promise<void> {
+async function waitUntilReady(child: ChildProcess, pid: number, layout: Layout, httpPort: number, publishPort: number, opts: ResolvedOptions): Promise<void> {
   const deadline = performance.now() + opts.readyTimeoutMs;
   const wake = new Waker();
   // inotify on the log dir wakes us as soon as a service writes a line.
@@ -456,17 +478,26 @@ async function waitUntilReady(child: ChildProcess, layout: Layout, httpPort: num
   try {
     for (;;) {
       const text = readText(layout.logFile);
-      if (PORT_IN_USE_LINE.test(text)) {
-        throw new PushpinStartError('PORT_IN_USE', `Pushpin could not bind a port.${logTail(layout)}`);
+      const bindFailure = PORT_IN_USE_LINE.exec(text);
+      if (bindFailure) {
+        const port = Number(bindFailure[1]);
+        throw new PushpinStartError('PORT_IN_USE', `Pushpin could not bind port ${port || '(unknown)'}.${logTail(layout)}`, port || undefined);
       }
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new PushpinStartError('EXITED', `Pushpin exited during startup (code ${child.exitCode}, signal ${child.signalCode}).${logTail(layout)}`);
       }
-      started = opts.logLevel >= 2 ? (text.match(STARTED_LINE)?.length ?? 0) : SERVICES;
-      if (started >= SERVICES && (await probe(httpPort, Math.min(1000, Math.max(1, deadline - performance.now()))))) return;
+      started = opts.logLevel >= 2 ? new Set(Array.from(text.matchAll(STARTED_LINE), (m) => m[1])).size : SERVICES;
+      if (started >= SERVICES && (await probe(httpPort, Math.min(1000, Math.max(1, deadline - performance.now()))))) {
+        // pushpin-handler logs "started" even when it could not bind the publish
+        // port (nothing else is logged), so check who actually listens on it.
+        const listener = portListener(publishPort, pid);
+        if (listener === 'ours' || listener === 'unknown') return;
+        const why = listener === 'other' ? 'held by another process' : 'not listening';
+        throw new PushpinStartError('PORT_IN_USE', `Pushpin's publish port ${publishPort} is ${why}.${logTail(layout)}`, publishPort);
+      }
       const left = deadline - performance.now();
       if (left <= 0) {
-        throw new PushpinStartError('TIMEOUT', `Pushpin was not ready within ${opts.readyTimeoutMs} ms (services started: ${Math.min(started, SERVICES)}/${SERVICES}).${logTail(layout)}`);
+        throw new PushpinStartError('TIMEOUT', `Pushpin was not ready within ${opts.readyTimeoutMs} ms (services started: ${started}/${SERVICES}).${logTail(layout)}`);
       }
       // Once the services are up only the probe is left, which no file event announces.
       await wake.wait(Math.min(started >= SERVICES ? 10 : 50, left));
@@ -476,6 +507,45 @@ async function waitUntilReady(child: ChildProcess, layout: Layout, httpPort: num
     child.off('exit', onExit);
     wake.poke();
   }
+}
+
+/**
+ * Who listens on TCP `port`: a member of session `sid`, another process, nobody,
+ * or `'unknown'` when /proc cannot tell. Matches socket inodes in /proc/net/tcp*
+ * against the members' open fds.
+ */
+function portListener(port: number, sid: number): 'ours' | 'other' | 'none' | 'unknown' {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  let readable = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = readText(table);
+    if (text) readable = true;
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(hexPort) && f[3] === '0A' && f[9]) inodes.add(f[9]);
+    }
+  }
+  if (!readable) return 'unknown';
+  if (inodes.size === 0) return 'none';
+  for (const member of sessionMembers(sid)) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${member}/fd`);
+    } catch {
+      return 'unknown';
+    }
+    for (const fd of fds) {
+      try {
+        const inode = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${member}/fd/${fd}`))?.[1];
+        if (inode && inodes.has(inode)) return 'ours';
+      } catch {
+        // fd closed meanwhile
+      }
+    }
+  }
+  return 'other';
 }
 
 function probe(port: number, timeoutMs: number): Promise<boolean> {
@@ -532,24 +602,26 @@ function logTail(layout: Layout, lines = 30): string {
 // stopping
 
 async function terminate(child: ChildProcess, pid: number, exited: Promise<unknown>): Promise<void> {
-  // While the runner has not been reaped its pid cannot have been reused, so
+  // Until Node has reaped the runner its pid cannot have been reused, so
   // signalling its group is safe; the runner then stops its services itself.
-  const runnerAlive = child.exitCode === null && child.signalCode === null;
-  if (runnerAlive) signal(-pid, 'SIGTERM') || signal(pid, 'SIGTERM');
-  else for (const member of sessionMembers(pid)) signal(member, 'SIGTERM');
+  const reaped = () => child.exitCode !== null || child.signalCode !== null;
+  if (!reaped()) {
+    if (!signal(-pid, 'SIGTERM')) signal(pid, 'SIGTERM');
+  } else for (const member of sessionMembers(pid)) signal(member, 'SIGTERM');
 
-  const deadline = performance.now() + STOP_GRACE_MS;
+  // Done when no service is left AND the runner is reaped, so that afterwards
+  // nothing, not even a zombie, answers to the process group id.
+  const done = () => reaped() && sessionMembers(pid).length === 0;
   const wake = new Waker();
   void exited.then(() => wake.poke());
-  while (sessionMembers(pid).length > 0 && performance.now() < deadline) {
-    await wake.wait(Math.min(25, deadline - performance.now()));
-  }
+  const deadline = performance.now() + STOP_GRACE_MS;
+  while (!done() && performance.now() < deadline) await wake.wait(Math.min(25, deadline - performance.now()));
+  if (done()) return;
   const left = sessionMembers(pid);
-  if (left.length === 0) return;
   log('still alive after %d ms, sending SIGKILL: %s', STOP_GRACE_MS, left.join(' '));
   for (const member of left) signal(member, 'SIGKILL');
   const killDeadline = performance.now() + 1000;
-  while (sessionMembers(pid).length > 0 && performance.now() < killDeadline) await wake.wait(10);
+  while (!done() && performance.now() < killDeadline) await wake.wait(10);
 }
 
 function signal(target: number, sig: NodeJS.Signals): boolean {
@@ -562,39 +634,106 @@ function signal(target: number, sig: NodeJS.Signals): boolean {
 }
 
 // ---------------------------------------------------------------------------
-// exit hook: a test file that forgets stop(), or a crash, must not leak Pushpin
+// leak protection: a test file that forgets stop(), a crash, Ctrl-C or a
+// SIGKILLed jest worker must not leave Pushpin running. Pushpin lives in its
+// own session, so signals aimed at our terminal or process group miss it.
+
+/**
+ * A tiny shell that waits for EOF on a pipe from this process. stop() writes a
+ * line first, which dismisses it. Plain EOF means this process died without
+ * stopping Pushpin (any way at all, SIGKILL included), so it stops the runner
+ * (which stops its services) and removes the auto-created run dir.
+ */
+const WATCHDOG_SCRIPT = `trap '' INT TERM HUP
+if read -r _; then exit 0; fi
+kill -TERM "-$1" 2>/dev/null || exit 0
+alive() { { read -r line < "/proc/$1/stat"; } 2>/dev/null || return 1; s="\${line##*) }"; [ "\${s%% *}" != Z ]; }
+i=0
+while [ "$i" -lt 50 ] && alive "$1"; do sleep 0.1; i=$((i + 1)); done
+kill -KILL "-$1" 2>/dev/null
+if [ -n "$2" ]; then rm -rf -- "$2"; fi`;
+
+function startWatchdog(pid: number, runDirToRemove: string): ChildProcess | undefined {
+  try {
+    const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'pushpin-watchdog', String(pid), runDirToRemove], { stdio: ['pipe', 'ignore', 'ignore'] });
+    watchdog.on('error', () => undefined);
+    watchdog.stdin?.on('error', () => undefined);
+    // Neither the watchdog nor its pipe may keep Node alive.
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return watchdog;
+  } catch {
+    return undefined; // the 'exit' hook still covers a normal exit
+  }
+}
+
+/**
+ * The main realm's `process`. Jest runs each test file in a vm context whose
+ * `process` (and what `require('process')` or `process.getBuiltinModule()` return
+ * there) is a copy whose 'exit' event never fires. Functions of core modules come
+ * from the main realm, and so does their Function constructor, which evaluates
+ * in the main realm's global scope. Outside jest this is just `process`.
+ */
+function findHostProcess(): NodeJS.Process {
+  try {
+    const HostFunction = fs.readFileSync.constructor as FunctionConstructor;
+    const host = new HostFunction('return process')() as NodeJS.Process | undefined;
+    if (host && typeof host.on === 'function' && typeof host.kill === 'function') return host;
+  } catch {
+    // code generation from strings disallowed: fall back
+  }
+  return process;
+}
 
 interface LiveRecord {
   pid: number;
   runDir: string;
   removeRunDir: boolean;
+  watchdogPid: number | undefined;
+  runnerAlive: () => boolean;
 }
 
 const LIVE = Symbol.for('gripkit.tools.pushpin.live');
 
 /** One registry and one 'exit' listener per real process, however many module copies jest loads. */
 function liveRecords(): Set<LiveRecord> {
-  const holder = realProcess as unknown as { [LIVE]?: Set<LiveRecord> };
+  const holder = hostProcess as unknown as { [LIVE]?: Set<LiveRecord> };
   let records = holder[LIVE];
   if (!records) {
     const created = new Set<LiveRecord>();
     records = holder[LIVE] = created;
-    realProcess.on('exit', () => {
-      for (const r of created) {
-        // 'exit' listeners must be synchronous: no grace period here.
-        for (const member of sessionMembers(r.pid)) {
-          try {
-            realProcess.kill(member, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-        if (r.removeRunDir) fs.rmSync(r.runDir, { recursive: true, force: true });
-      }
-      created.clear();
-    });
+    hostProcess.on('exit', () => stopAllNow(created));
   }
   return records;
+}
+
+/**
+ * The 'exit' hook. It must be synchronous, so it sleeps with Atomics.wait: SIGTERM
+ * lets each runner stop and reap its services (about 40 ms); whatever is left
+ * after 1 s is SIGKILLed.
+ */
+function stopAllNow(records: Set<LiveRecord>): void {
+  const live = [...records];
+  records.clear();
+  const send = (target: number, sig: NodeJS.Signals) => {
+    try {
+      hostProcess.kill(target, sig);
+    } catch {
+      // already gone
+    }
+  };
+  for (const r of live) {
+    if (r.watchdogPid !== undefined) send(r.watchdogPid, 'SIGKILL');
+    if (r.runnerAlive()) send(-r.pid, 'SIGTERM');
+    else for (const member of sessionMembers(r.pid)) send(member, 'SIGTERM');
+  }
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 1000;
+  while (Date.now() < deadline && live.some((r) => sessionMembers(r.pid).length > 0)) Atomics.wait(nap, 0, 0, 10);
+  for (const r of live) {
+    for (const member of sessionMembers(r.pid)) send(member, 'SIGKILL');
+    if (r.removeRunDir) fs.rmSync(r.runDir, { recursive: true, force: true });
+  }
 }
 
 function findOnPath(bin: string): string | undefined {

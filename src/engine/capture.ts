@@ -48,13 +48,15 @@ function recordHead(res: ServerResponse, code: number, reasonOrHeaders?: unknown
  * normal Node/Express API. Returns the original methods, bound.
  */
 export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResponse {
-  const proto = Object.getPrototypeOf(res) as ServerResponse;
+  // The prototype's methods, which the per-instance overrides below shadow.
+  const proto = Object.getPrototypeOf(res) as { writeHead: Function; write: Function; end: Function };
   const raw: RawResponse = {
     writeHead: (code, reason) => {
       restore();
-      proto.writeHead.call(res, code, reason as string);
+      if (reason === undefined) proto.writeHead.call(res, code);
+      else proto.writeHead.call(res, code, reason);
     },
-    write: (chunk) => proto.write.call(res, chunk),
+    write: (chunk) => proto.write.call(res, chunk) as boolean,
     end: (chunk) => {
       restore();
       if (chunk === undefined) proto.end.call(res);
@@ -108,7 +110,7 @@ const STRIPPED = new Set(['connection', 'keep-alive', 'content-length', 'transfe
  */
 export function passableHeaders(res: ServerResponse): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const name of res.getRawHeaderNames()) {
+  for (const name of (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
     const lower = name.toLowerCase();
     if (STRIPPED.has(lower) || lower.startsWith('grip-')) continue;
     const v = res.getHeader(name);

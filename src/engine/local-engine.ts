@@ -99,6 +99,13 @@ export class LocalEngine implements Engine, HoldHost {
       const code = ins.status?.code ?? res.statusCode;
       const reason = ins.status !== undefined ? (ins.status.reason ?? reasonPhrase(code)) : res.statusMessage || undefined;
       for (const name of res.getHeaderNames()) if (name.startsWith('grip-')) res.removeHeader(name);
+      // Pushpin recomputes Content-Length and sends it last, after the origin's Date.
+      if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
+      const length = res.getHeader('content-length');
+      if (length !== undefined) {
+        res.removeHeader('content-length');
+        res.setHeader('Content-Length', length);
+      }
       raw.writeHead(code, reason);
     };
     return {

@@ -38,9 +38,9 @@ const EMPTY = Buffer.alloc(0);
 const toBuffer = (v: string | Uint8Array | undefined): Buffer =>
   v === undefined ? EMPTY : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 
-const headerPairs = (h: PublishItem['httpResponse'] extends infer R ? R extends { headers?: infer H } ? H : never : never): Array<[string, string]> => {
+const headerPairs = (h: NonNullable<PublishItem['httpResponse']>['headers']): Array<[string, string]> => {
   if (h === undefined) return [];
-  if (Array.isArray(h)) return h.map(([k, v]) => [String(k), String(v)]);
+  if (Array.isArray(h)) return (h as ReadonlyArray<readonly [string, string]>).map(([k, v]) => [String(k), String(v)]);
   return Object.entries(h as Record<string, string>).map(([k, v]) => [k, String(v)]);
 };
 

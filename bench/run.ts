@@ -1,0 +1,367 @@
+/**
+ * `npm run bench`: gripkit (local mode, Express) against a raw node:http SSE
+ * baseline, same contract (bench/server/README.md), same load client, one run.
+ *
+ * Processes: this runner (orchestrates, reads /stats), one server at a time,
+ * and the load client (holds the SSE connections and publishes). See
+ * docs/benchmarks.md for what each metric means.
+ *
+ * Environment:
+ *   BENCH_QUICK=1         smoke run: N = 200 / 1,000, fewer samples
+ *   BENCH_ONLY=gripkit    run one server only (gripkit | baseline)
+ *   BENCH_CPU_PROF=dir    run the servers with --cpu-prof, profiles written to dir
+ *   BENCH_JSON=file       also write the raw results as JSON
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Rpc, spawnNode, stop, waitForLine } from './lib/proc';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const QUICK = process.env.BENCH_QUICK === '1';
+const HOST = '127.0.0.1';
+
+const cfg = QUICK
+  ? { nBig: 1000, nSmall: 200, latencyCount: 10, gapMs: 10, tpBatches: 3, tpBatchSize: 200, tpRuns: 2, warmN: 100, deadlineMs: 150_000 }
+  : { nBig: 10_000, nSmall: 1000, latencyCount: 30, gapMs: 20, tpBatches: 10, tpBatchSize: 200, tpRuns: 3, warmN: 500, deadlineMs: 290_000 };
+const CONCURRENCY = 256; // connection attempts in flight while opening
+
+const SERVERS = {
+  gripkit: 'bench/server/server.ts',
+  baseline: 'bench/baseline/server.ts',
+} as const;
+type Kind = keyof typeof SERVERS;
+
+interface Stats {
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  subscribers: number;
+}
+
+interface Latency {
+  n: number;
+  p50: number;
+  p99: number;
+  firstP50: number;
+  cpuUsPerDelivery: number;
+}
+
+/** Added by the load client to every answer. */
+interface ClientLoad {
+  clientCpuMs: number;
+  clientWallMs: number;
+}
+
+/** CPU used by each side during a timed phase; a side near 100% of wall time is the bottleneck. */
+interface Load {
+  wallMs: number;
+  clientCpuMs: number;
+  serverCpuMs: number;
+}
+
+interface Result {
+  kind: Kind;
+  openLoad: Load;
+  tpLoad: Load[];
+  connsPerSec: number;
+  openMs: number;
+  openFailed: number;
+  rssPerConnKB: number;
+  heapPerConnKB: number;
+  latBig: Latency;
+  latSmall: Latency;
+  tp: { deliveriesPerSec: number; runs: number[]; cpuUsPerDelivery: number; events: number; n: number };
+  verify: { expected: number; received: number; ok: boolean; firstMismatch?: number; error?: string };
+  dropped: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Nearest-rank percentile. */
+const pct = (xs: readonly number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+};
+const median = (xs: readonly number[]): number => pct(xs, 50);
+const cpuUs = (s: Stats): number => s.cpuUserUs + s.cpuSystemUs;
+
+async function stats(base: string, gc = false): Promise<Stats> {
+  const r = await fetch(`${base}/stats${gc ? '?gc=1' : ''}`);
+  if (!r.ok) throw new Error(`GET /stats answered ${r.status}`);
+  return (await r.json()) as Stats;
+}
+
+async function waitSubscribers(base: string, n: number, timeoutMs = 20_000): Promise<Stats> {
+  const until = Date.now() + timeoutMs;
+  let s = await stats(base);
+  while (s.subscribers !== n) {
+    if (Date.now() > until) throw new Error(`server reports ${s.subscribers} subscribers, expected ${n}`);
+    await sleep(100);
+    s = await stats(base);
+  }
+  return s;
+}
+
+function startClient(): { rpc: Rpc; stop: () => Promise<void> } {
+  const child = spawnNode(['--import', 'tsx', 'bench/client/load-client.ts'], { cwd: ROOT, ipc: true });
+  child.stdout?.on('data', (d: Buffer) => process.stdout.write(`[client] ${d.toString()}`));
+  const rpc = new Rpc(child);
+  return { rpc, stop: () => stop(child) };
+}
+
+async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
+  const nodeArgs = ['--import', 'tsx', '--expose-gc'];
+  const prof = process.env.BENCH_CPU_PROF;
+  if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`);
+  const child = spawnNode([...nodeArgs, SERVERS[kind]], { cwd: ROOT, env: { ...process.env, HOST, PORT: '0', DEBUG: '' } });
+  try {
+    const m = await waitForLine(child, /listening on (http:\/\/[^\s]+)/, 30_000, `[${kind}]`);
+    const base = m[1] as string;
+    const port = Number(new URL(base).port);
+    const health = await fetch(`${base}/health`);
+    if (health.status !== 200) throw new Error(`${kind}: GET /health answered ${health.status}`);
+    const t = { host: HOST, port };
+    const log = (s: string): void => console.log(`[${kind}] ${s}`);
+
+    // Warm-up on another channel: JIT, buffers, the server's first allocations.
+    log(`warm-up (${cfg.warmN} connections)`);
+    await rpc.call({ cmd: 'open', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
+    await rpc.call({ cmd: 'latency', ...t, channel: 'warmup', count: 20, gapMs: 0, timeoutMs: 10_000, tag: 'w' }, 60_000);
+    await rpc.call({ cmd: 'throughput', ...t, channel: 'warmup', batches: 2, batchSize: cfg.tpBatchSize, timeoutMs: 30_000, tag: 'w' }, 40_000);
+    await rpc.call({ cmd: 'close', keep: 0 }, 10_000);
+    await waitSubscribers(base, 0);
+
+    // The verifier (a real SSE parser) watches every event on the bench channel.
+    await rpc.call({ cmd: 'verifyStart', ...t, channel: 'bench' }, 10_000);
+    await waitSubscribers(base, 1);
+    const mem0 = await stats(base, true);
+
+    // (e) connection setup rate, (d) memory per held connection.
+    log(`opening ${cfg.nBig} connections`);
+    const sOpen0 = await stats(base);
+    const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
+      { cmd: 'open', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
+      130_000,
+    );
+    if (open.failed > 0) throw new Error(`${kind}: ${open.failed} of ${cfg.nBig} connections failed (${open.firstError})`);
+    const sOpen1 = await stats(base);
+    await waitSubscribers(base, cfg.nBig + 1);
+    await sleep(200);
+    const mem1 = await stats(base, true);
+
+    // (a) + (b) latency and CPU per delivery, one event per publish.
+    const latency = async (n: number): Promise<Latency> => {
+      log(`latency at N=${n} (${cfg.latencyCount} publishes)`);
+      const s0 = await stats(base);
+      const r = await rpc.call<{ lastMs: number[]; firstMs: number[]; receivers: number }>(
+        { cmd: 'latency', ...t, channel: 'bench', count: cfg.latencyCount, gapMs: cfg.gapMs, timeoutMs: 15_000, tag: `L${n}` },
+        cfg.latencyCount * 16_000,
+      );
+      const s1 = await stats(base);
+      return { n: r.receivers, p50: median(r.lastMs), p99: pct(r.lastMs, 99), firstP50: median(r.firstMs), cpuUsPerDelivery: (cpuUs(s1) - cpuUs(s0)) / (cfg.latencyCount * s1.subscribers) };
+    };
+    const latBig = await latency(cfg.nBig);
+
+    await rpc.call({ cmd: 'close', keep: cfg.nSmall }, 10_000);
+    await waitSubscribers(base, cfg.nSmall + 1);
+    const latSmall = await latency(cfg.nSmall);
+
+    // (c) deliveries/s with batched publishes, (b) CPU per delivery there.
+    const runs: number[] = [];
+    const cpuRuns: number[] = [];
+    const tpLoad: Load[] = [];
+    let events = 0;
+    for (let i = 0; i < cfg.tpRuns; i++) {
+      log(`throughput run ${i + 1}/${cfg.tpRuns}: ${cfg.tpBatches} POSTs x ${cfg.tpBatchSize} events to N=${cfg.nSmall}`);
+      const s0 = await stats(base);
+      const r = await rpc.call<{ ms: number; events: number; deliveries: number } & ClientLoad>(
+        { cmd: 'throughput', ...t, channel: 'bench', batches: cfg.tpBatches, batchSize: cfg.tpBatchSize, timeoutMs: 60_000, tag: `T${i}.` },
+        70_000,
+      );
+      const s1 = await stats(base);
+      events = r.events;
+      runs.push((r.deliveries / r.ms) * 1000);
+      tpLoad.push({ wallMs: r.ms, clientCpuMs: r.clientCpuMs, serverCpuMs: (cpuUs(s1) - cpuUs(s0)) / 1000 });
+      cpuRuns.push((cpuUs(s1) - cpuUs(s0)) / (r.events * s1.subscribers));
+      await sleep(100);
+    }
+
+    await sleep(200);
+    const verify = await rpc.call<Result['verify']>({ cmd: 'verifyResult' }, 10_000);
+    const { dropped } = await rpc.call<{ dropped: number }>({ cmd: 'reset' }, 10_000);
+    return {
+      kind,
+      connsPerSec: (open.opened / open.ms) * 1000,
+      openMs: open.ms,
+      openLoad: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(sOpen1) - cpuUs(sOpen0)) / 1000 },
+      tpLoad,
+      openFailed: open.failed,
+      rssPerConnKB: (mem1.rss - mem0.rss) / cfg.nBig / 1024,
+      heapPerConnKB: (mem1.heapUsed - mem0.heapUsed) / cfg.nBig / 1024,
+      latBig,
+      latSmall,
+      tp: { deliveriesPerSec: median(runs), runs, cpuUsPerDelivery: median(cpuRuns), events, n: cfg.nSmall },
+      verify,
+      dropped,
+    };
+  } finally {
+    await stop(child);
+  }
+}
+
+// ---- report ---------------------------------------------------------------
+
+const fmt = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+
+interface Row {
+  metric: string;
+  g: string;
+  b: string;
+  ratio: string;
+  target: string;
+  result: string;
+}
+
+function table(g: Result | undefined, b: Result | undefined): Row[] {
+  const rows: Row[] = [];
+  // lower is better: ratio = gripkit / baseline
+  const lower = (metric: string, gv: number | undefined, bv: number | undefined, digits: number, maxRatio: number | undefined): void => {
+    const ratio = gv !== undefined && bv !== undefined ? gv / bv : NaN;
+    rows.push({
+      metric,
+      g: gv === undefined ? '-' : fmt(gv, digits),
+      b: bv === undefined ? '-' : fmt(bv, digits),
+      ratio: Number.isFinite(ratio) ? `${fmt(ratio)}x` : '-',
+      target: maxRatio === undefined ? '-' : `ratio <= ${maxRatio}x`,
+      result: maxRatio === undefined || !Number.isFinite(ratio) ? '-' : ratio <= maxRatio ? 'PASS' : 'FAIL',
+    });
+  };
+  // higher is better: ratio = baseline / gripkit (so lower is better here too)
+  const higher = (metric: string, gv: number | undefined, bv: number | undefined, min: number | undefined): void => {
+    const ratio = gv !== undefined && bv !== undefined ? bv / gv : NaN;
+    rows.push({
+      metric,
+      g: gv === undefined ? '-' : int(gv),
+      b: bv === undefined ? '-' : int(bv),
+      ratio: Number.isFinite(ratio) ? `${fmt(ratio)}x` : '-',
+      target: min === undefined ? '-' : `gripkit >= ${int(min)}`,
+      result: min === undefined || gv === undefined ? '-' : gv >= min ? 'PASS' : 'FAIL',
+    });
+  };
+  const absMax = (metric: string, gv: number | undefined, bv: number | undefined, max: number | undefined): void => {
+    const ratio = gv !== undefined && bv !== undefined ? gv / bv : NaN;
+    rows.push({
+      metric,
+      g: gv === undefined ? '-' : fmt(gv),
+      b: bv === undefined ? '-' : fmt(bv),
+      ratio: Number.isFinite(ratio) ? `${fmt(ratio)}x` : '-',
+      target: max === undefined ? '-' : `gripkit <= ${max}`,
+      result: max === undefined || gv === undefined ? '-' : gv <= max ? 'PASS' : 'FAIL',
+    });
+  };
+  const nS = int(cfg.nSmall);
+  const nB = int(cfg.nBig);
+  lower(`latency p50, N=${nS} (ms)`, g?.latSmall.p50, b?.latSmall.p50, 2, 1.2);
+  lower(`latency p99, N=${nS} (ms)`, g?.latSmall.p99, b?.latSmall.p99, 2, 1.3);
+  lower(`latency p50, N=${nB} (ms)`, g?.latBig.p50, b?.latBig.p50, 2, 1.2);
+  lower(`latency p99, N=${nB} (ms)`, g?.latBig.p99, b?.latBig.p99, 2, 1.3);
+  lower(`CPU/delivery, batched, N=${nS} (us)`, g?.tp.cpuUsPerDelivery, b?.tp.cpuUsPerDelivery, 3, 1.2);
+  lower(`CPU/delivery, 1 event/publish, N=${nS} (us)`, g?.latSmall.cpuUsPerDelivery, b?.latSmall.cpuUsPerDelivery, 3, 1.2);
+  lower(`CPU/delivery, 1 event/publish, N=${nB} (us)`, g?.latBig.cpuUsPerDelivery, b?.latBig.cpuUsPerDelivery, 3, 1.2);
+  higher(`deliveries/s, N=${nS} (${cfg.tpBatches} x ${cfg.tpBatchSize}-event POSTs)`, g?.tp.deliveriesPerSec, b?.tp.deliveriesPerSec, 5_000_000);
+  absMax(`memory/held conn, RSS, N=${nB} (KB)`, g?.rssPerConnKB, b?.rssPerConnKB, 20);
+  absMax(`memory/held conn, JS heap, N=${nB} (KB)`, g?.heapPerConnKB, b?.heapPerConnKB, undefined);
+  higher(`connections/s, N=${nB}`, g?.connsPerSec, b?.connsPerSec, 4000);
+  return rows;
+}
+
+function render(rows: Row[]): string {
+  const head: Row = { metric: 'metric', g: 'gripkit', b: 'baseline', ratio: 'ratio*', target: 'target', result: 'result' };
+  const all = [head, ...rows];
+  const keys = ['metric', 'g', 'b', 'ratio', 'target', 'result'] as const;
+  const width = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
+  const line = (r: Row): string => `| ${keys.map((k, i) => (i === 0 || i >= 4 ? r[k].padEnd(width[i] as number) : r[k].padStart(width[i] as number))).join(' | ')} |`;
+  const sep = `|${width.map((w, i) => (i === 0 || i >= 4 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(head), sep, ...rows.map(line)].join('\n');
+}
+
+function machine(): string {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m?.[1] !== undefined) model = m[1].trim();
+  } catch {
+    // not Linux
+  }
+  return `${cpus().length} CPU(s), ${model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}, ${process.platform}`;
+}
+
+// ---- main -----------------------------------------------------------------
+
+async function main(): Promise<void> {
+  console.log(`gripkit benchmark${QUICK ? ' (BENCH_QUICK)' : ''}: ${machine()}`);
+  const only = process.env.BENCH_ONLY as Kind | undefined;
+  if (only !== undefined && !(only in SERVERS)) throw new Error(`BENCH_ONLY must be one of ${Object.keys(SERVERS).join(', ')}`);
+  const kinds: Kind[] = only !== undefined ? [only] : ['gripkit', 'baseline'];
+
+  const client = startClient();
+  try {
+    await client.rpc.ready(30_000);
+    const { nofile } = await client.rpc.call<{ nofile?: number }>({ cmd: 'limits' }, 5_000);
+    if (nofile !== undefined && nofile < cfg.nBig + 100) {
+      throw new Error(`the load client may open only ${nofile} files; ${cfg.nBig + 100} are needed. Raise the hard limit (ulimit -Hn) or use BENCH_QUICK=1.`);
+    }
+    const results: Partial<Record<Kind, Result>> = {};
+    for (const kind of kinds) {
+      const t0 = Date.now();
+      results[kind] = await benchServer(kind, client.rpc);
+      console.log(`[${kind}] done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    const g = results.gripkit;
+    const b = results.baseline;
+    console.log('');
+    console.log(render(table(g, b)));
+    console.log('');
+    console.log('* ratio: gripkit/baseline for times, CPU and memory; baseline/gripkit for rates (deliveries/s, connections/s), so below 1.00x is always better for gripkit.');
+    console.log('  Latency = publish POST sent -> the last of N subscribers has the event (nearest-rank percentiles).');
+    for (const r of [g, b]) {
+      if (r === undefined) continue;
+      console.log(
+        `  ${r.kind}: first-subscriber p50 ${fmt(r.latSmall.firstP50)} ms (N=${int(cfg.nSmall)}), ${fmt(r.latBig.firstP50)} ms (N=${int(cfg.nBig)}); ` +
+          `open ${int(cfg.nBig)} in ${int(r.openMs)} ms; deliveries/s runs ${r.tp.runs.map((x) => int(x)).join(', ')}; ` +
+          `verifier ${r.verify.ok ? 'OK' : 'FAILED'} (${r.verify.received}/${r.verify.expected} events in order${r.verify.firstMismatch !== undefined ? `, first mismatch at ${r.verify.firstMismatch}` : ''}); dropped connections ${r.dropped}`,
+      );
+    }
+    const busy = (l: Load): string => `client ${int((100 * l.clientCpuMs) / l.wallMs)}% / server ${int((100 * l.serverCpuMs) / l.wallMs)}% of one core`;
+    for (const r of [g, b]) {
+      if (r === undefined) continue;
+      console.log(`  ${r.kind} CPU while opening: ${busy(r.openLoad)}; during throughput runs: ${r.tpLoad.map(busy).join('; ')}`);
+    }
+    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), quick: QUICK, cfg, results }, null, 2));
+    const broken = [g, b].filter((r) => r !== undefined && (!r.verify.ok || r.dropped > 0));
+    if (broken.length > 0) {
+      console.error(`\nContract violations: ${broken.map((r) => r?.kind).join(', ')} (see verifier / dropped above).`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await client.stop();
+  }
+}
+
+const deadline = setTimeout(() => {
+  console.error(`bench: gave up after ${cfg.deadlineMs / 1000} s`);
+  process.exit(1); // the exit hook kills the children
+}, cfg.deadlineMs);
+deadline.unref();
+
+main().then(
+  () => clearTimeout(deadline),
+  (err: unknown) => {
+    console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,85 @@
+/**
+ * gripkit benchmark server (local mode). Implements the push-server benchmark
+ * contract described in ./README.md:
+ *
+ *   GET  /sse?channel=C       SSE hold on C; status and headers go out at once
+ *   POST /publish?channel=C   body: JSON array of strings; each string becomes
+ *                             one SSE event (`data: <string>\n\n`), in order; 204
+ *   GET  /health              200
+ *   GET  /stats[?gc=1]        JSON {cpuUserUs, cpuSystemUs, rss, heapUsed, external, subscribers}
+ *
+ * Environment: PORT (default 3000; 0 picks a free port), HOST (default 127.0.0.1).
+ * Run: node --import tsx --expose-gc bench/server/server.ts
+ */
+import { createServer } from 'node:http';
+import express from 'express';
+import { createGrip } from '../../src/index';
+import type { PublishItem } from '../../src/index';
+
+const HOST = process.env.HOST ?? '127.0.0.1';
+const PORT = Number(process.env.PORT ?? 3000);
+
+/** `data: <line>` for every line of `s`, then the blank line that ends the event. */
+const sseEvent = (s: string): string => `data: ${s.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`;
+
+const grip = createGrip({ gripUrl: '' });
+const app = express();
+app.disable('x-powered-by');
+app.disable('etag');
+app.use(grip.middleware);
+
+app.get('/sse', (req, res) => {
+  const channel = req.query.channel;
+  if (typeof channel !== 'string' || channel === '') {
+    res.status(400).type('text/plain').send('expected ?channel=NAME\n');
+    return;
+  }
+  res.grip.sse({ channels: channel });
+  res.flushHeaders(); // status line and headers go out now, before any event
+  res.end(); // the hold starts
+  // Workaround: the local engine's StreamHold.sendHead() only calls writeHead(),
+  // which in Node stores the head without sending it, so the client would see
+  // nothing until the first publish. The captured flushHeaders() is gone by
+  // now, so this is Node's own: it sends the stored head. Harmless once
+  // gripkit flushes the head itself (an empty write).
+  res.flushHeaders();
+});
+
+app.get('/health', (_req, res) => {
+  res.type('text/plain').send('ok\n');
+});
+
+app.get('/stats', (req, res) => {
+  if (req.query.gc === '1') (globalThis as { gc?: () => void }).gc?.();
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  res.json({ cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, subscribers: grip.holdCount });
+});
+
+app.post('/publish', express.json({ limit: '16mb', strict: true, type: () => true }), async (req, res) => {
+  const channel = req.query.channel;
+  const body: unknown = req.body;
+  if (typeof channel !== 'string' || channel === '' || !Array.isArray(body) || !body.every((s) => typeof s === 'string')) {
+    res.status(400).type('text/plain').send('expected ?channel=NAME and a JSON array of strings\n');
+    return;
+  }
+  const items: PublishItem[] = (body as string[]).map((s) => ({ channel, httpStream: { content: sseEvent(s) } }));
+  await grip.publisher.publishItems(items);
+  res.status(204).end();
+});
+
+const server = createServer(app);
+server.listen({ port: PORT, host: HOST, backlog: 4096 }, () => {
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : PORT;
+  console.log(`listening on http://${HOST}:${port}`);
+});
+
+const shutdown = (): void => {
+  void grip.close();
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

@@ -1,0 +1,134 @@
+/**
+ * Run the chat example behind a real Pushpin (proxy mode):
+ *   npm run start:pushpin        # then open http://127.0.0.1:7999/
+ *
+ * Starts the app on an origin port with GRIP_URL pointing at Pushpin's
+ * publish port, and Pushpin in front of it; Ctrl-C stops both.
+ * Environment (all on 127.0.0.1; 0 picks a free port):
+ *   PUSHPIN_PORT (default 7999)          where browsers connect
+ *   PUSHPIN_PUBLISH_PORT (default 5561)  Pushpin's HTTP publish (GRIP control) port
+ *   ORIGIN_PORT (default 3001)           the app itself
+ * Needs pushpin, condure and zurl on PATH (Debian/Ubuntu: apt-get install pushpin).
+ */
+import type http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createGrip, type Grip } from 'gripkit';
+import { startPushpin, type PushpinInstance } from '../../tools/pushpin';
+import { createChatApp, listen, type ChatAppOptions, type RunningServer } from './app';
+
+/** Pushpin signs requests to the origin with this key and issuer; the app verifies them. */
+export const SIG_KEY = 'changeme';
+export const SIG_ISS = 'pushpin';
+
+export interface BehindPushpinOptions {
+  /** Pushpin's client port. Default 0 (a free port). */
+  readonly httpPort?: number;
+  /** Pushpin's publish port. Default 0 (a free port). */
+  readonly publishPort?: number;
+  /** The app's own port. Default 0 (a free port). */
+  readonly originPort?: number;
+  readonly app?: ChatAppOptions;
+}
+
+export interface ChatBehindPushpin {
+  /** Open this in a browser: Pushpin's client URL. */
+  readonly url: string;
+  /** The GRIP_URL the app publishes with. */
+  readonly gripUrl: string;
+  readonly grip: Grip;
+  readonly origin: RunningServer;
+  readonly pushpin: PushpinInstance;
+  /** Stop the app (grip, then its server) and Pushpin. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start the chat app in proxy mode and a Pushpin in front of it.
+ * The origin listens first (so its port can be 0), Pushpin starts next, and
+ * then the app is created with Pushpin's publish URL as its GRIP_URL.
+ */
+export async function startChatBehindPushpin(options: BehindPushpinOptions = {}): Promise<ChatBehindPushpin> {
+  let handler: http.RequestListener = (_req, res) => {
+    res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': '1' }).end('starting\n');
+  };
+  const origin = await listen((req, res) => handler(req, res), options.originPort ?? 0);
+  let pushpin: PushpinInstance;
+  try {
+    pushpin = await startPushpin({
+      originPort: origin.port,
+      httpPort: options.httpPort ?? 0,
+      publishPort: options.publishPort ?? 0,
+      sigKey: SIG_KEY,
+      sigIss: SIG_ISS,
+    });
+  } catch (err) {
+    await origin.close();
+    throw err;
+  }
+  const gripUrl = `${pushpin.publishUrl}?iss=${SIG_ISS}&key=${SIG_KEY}`;
+  const grip = createGrip({ gripUrl });
+  handler = createChatApp(grip, options.app);
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `${pushpin.httpUrl}/`,
+    gripUrl,
+    grip,
+    origin,
+    pushpin,
+    stop: () =>
+      (stopping ??= (async () => {
+        await grip.close();
+        await origin.close();
+        await pushpin.stop();
+      })()),
+  };
+}
+
+async function main(): Promise<void> {
+  const port = (name: string, fallback: number): number => {
+    const raw = process.env[name];
+    const value = raw === undefined || raw === '' ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(raw)}.`);
+    return value;
+  };
+  const chat = await startChatBehindPushpin({
+    httpPort: port('PUSHPIN_PORT', 7999),
+    publishPort: port('PUSHPIN_PUBLISH_PORT', 5561),
+    originPort: port('ORIGIN_PORT', 3001),
+  });
+  console.log(`origin ${chat.origin.url} (proxy mode, GRIP_URL=${chat.gripUrl}); pushpin log: ${chat.pushpin.logFile}`);
+  console.log(`open ${chat.url}`);
+
+  // Pushpin is unref'd by the launcher: keep the process alive until stopped.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping the app and Pushpin`);
+    chat.stop().then(
+      () => clearInterval(keepAlive),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  void chat.pushpin.exited.then(({ code, signal }) => {
+    if (stopping) return;
+    console.error(`pushpin exited unexpectedly (code ${code}, signal ${signal}); log: ${chat.pushpin.logFile}`);
+    process.exitCode = 1;
+    stop('SIGTERM');
+  });
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(path.resolve(entry)).href) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

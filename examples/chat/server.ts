@@ -1,0 +1,57 @@
+/**
+ * Run the chat example:
+ *   npm start                               # local mode: gripkit holds the connections
+ *   GRIP_URL='http://127.0.0.1:5561?iss=pushpin&key=changeme' npm start
+ *                                           # proxy mode: behind an already running Pushpin
+ * Environment: PORT (default 3000), HOST (default 127.0.0.1), GRIP_URL.
+ * For Pushpin and the app together, see run-behind-pushpin.ts (`npm run start:pushpin`).
+ */
+import { createGrip } from 'gripkit';
+import { createChatApp, listen } from './app';
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}.`);
+  const host = process.env.HOST ?? '127.0.0.1';
+
+  const grip = createGrip(); // proxy mode when GRIP_URL is set, local mode otherwise
+  const server = await listen(createChatApp(grip), port, host);
+  const how = grip.mode === 'proxy' ? `proxy mode, publishing to ${grip.publisher.targets.join(', ')}; open the page through the proxy` : 'local mode';
+  console.log(`chat listening on ${server.url}/ (${how})`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.exit(1); // a second Ctrl-C: do not wait any longer
+    }
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    setTimeout(() => {
+      console.error('still not closed after 5 s: exiting');
+      process.exit(1);
+    }, 5000).unref();
+    // Closing grip first ends the held streams and answers held long-polls,
+    // so the server can then close without cutting anyone off mid-response.
+    grip
+      .close()
+      .then(() => server.close())
+      .then(
+        () => {
+          // Nothing is left to keep the process alive: it exits by itself.
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        },
+        (err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

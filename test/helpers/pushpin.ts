@@ -1,0 +1,43 @@
+/**
+ * Real Pushpin for the integration, differential and e2e tiers.
+ *
+ * `usePushpin()` starts one Pushpin per test FILE (beforeAll) and stops it in
+ * afterAll. `describeWithPushpin` skips the suite when Pushpin is not installed,
+ * except under CI=true, where a missing Pushpin must fail loudly instead.
+ */
+import { pushpinAvailable, startPushpin, type PushpinInstance, type PushpinOptions } from '../../tools/pushpin';
+
+export { PushpinStartError, pushpinAvailable, sessionMembers, startPushpin } from '../../tools/pushpin';
+export type { PushpinInstance, PushpinOptions, PushpinStartErrorCode } from '../../tools/pushpin';
+
+/** `describe` when Pushpin can run here (or under CI), otherwise `describe.skip` with a notice. */
+export const describeWithPushpin: jest.Describe = (() => {
+  if (pushpinAvailable() || process.env.CI) return describe;
+  console.warn('pushpin, condure or zurl not on PATH: skipping the suites that need a real Pushpin (apt-get install pushpin)');
+  return describe.skip;
+})();
+
+/**
+ * Start Pushpin in front of the origin once for the current test file.
+ * Call it at the top of a `describe` body, after the hook that starts the origin,
+ * because `getOriginPort` is read inside `beforeAll`.
+ * @returns a getter for the running instance; it throws if called before `beforeAll` ran.
+ * @example
+ * let origin: http.Server;
+ * beforeAll(async () => { origin = await listen(app); });
+ * const pushpin = usePushpin(() => (origin.address() as AddressInfo).port);
+ * it('proxies', async () => { await fetch(`${pushpin().httpUrl}/hello`); });
+ */
+export function usePushpin(getOriginPort: () => number, options: Omit<PushpinOptions, 'originPort'> = {}): () => PushpinInstance {
+  let instance: PushpinInstance | undefined;
+  beforeAll(async () => {
+    instance = await startPushpin({ ...options, originPort: getOriginPort() });
+  });
+  afterAll(async () => {
+    await instance?.stop();
+  });
+  return () => {
+    if (!instance) throw new Error('usePushpin(): Pushpin is not running (beforeAll has not run or failed).');
+    return instance;
+  };
+}
