@@ -49,7 +49,8 @@ function recordHead(res: ServerResponse, code: number, reasonOrHeaders?: unknown
  */
 export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResponse {
   // The prototype's methods, which the per-instance overrides below shadow.
-  const proto = Object.getPrototypeOf(res) as { writeHead: Function; write: Function; end: Function };
+  type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
+  const proto = Object.getPrototypeOf(res) as { writeHead: Method; write: Method; end: Method };
   const raw: RawResponse = {
     writeHead: (code, reason) => {
       restore();

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import express from 'express';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { createGrip, formatSseEvent, GripError, type Grip } from '../../src/index';
 import { open, request } from '../helpers/http-client';
 import { OriginLog, scenarioApp } from '../helpers/scenario-app';
@@ -32,6 +33,11 @@ describe('local mode stream holds', () => {
     for (const word of ['one', 'two', 'three']) await grip.publisher.publish('s1', word, { event: 'message' });
     const text = await c.waitFor((t) => t.includes('three'));
     expect(text).toBe('event: message\ndata: connected\n\n' + ['one', 'two', 'three'].map((w) => `event: message\ndata: ${w}\n\n`).join(''));
+    // And a standard SSE parser reads them as four events.
+    const events: EventSourceMessage[] = [];
+    const parser = createParser({ onEvent: (e) => events.push(e) });
+    for (const chunk of c.chunks) parser.feed(chunk.toString('utf8'));
+    expect(events.map((e) => [e.event, e.data])).toEqual([['message', 'connected'], ['message', 'one'], ['message', 'two'], ['message', 'three']]);
     c.close();
   });
 
