@@ -2,20 +2,13 @@
  * Real Pushpin for the integration, differential and e2e tiers.
  *
  * `usePushpin()` starts one Pushpin per test FILE (beforeAll) and stops it in
- * afterAll. `describeWithPushpin` skips the suite when Pushpin is not installed,
- * except under CI=true, where a missing Pushpin must fail loudly instead.
+ * afterAll.
  */
-import { pushpinAvailable, startPushpin, type PushpinInstance, type PushpinOptions } from '../../tools/pushpin';
+import { startPushpin, type PushpinInstance, type PushpinOptions } from '../../tools/pushpin';
 
 export { PushpinStartError, pushpinAvailable, sessionMembers, startPushpin } from '../../tools/pushpin';
 export type { PushpinInstance, PushpinOptions, PushpinStartErrorCode } from '../../tools/pushpin';
 
-/** `describe` when Pushpin can run here (or under CI), otherwise `describe.skip` with a notice. */
-export const describeWithPushpin: jest.Describe = (() => {
-  if (pushpinAvailable() || process.env.CI) return describe;
-  console.warn('pushpin, condure or zurl not on PATH: skipping the suites that need a real Pushpin (apt-get install pushpin)');
-  return describe.skip;
-})();
 
 /**
  * Start Pushpin in front of the origin once for the current test file.

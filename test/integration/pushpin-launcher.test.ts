@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { describeWithPushpin, sessionMembers, usePushpin } from '../helpers/pushpin';
+import { sessionMembers, usePushpin } from '../helpers/pushpin';
 
 interface Reply {
   status: number;
@@ -25,7 +25,7 @@ function request(url: string, init: { method?: string; body?: string; headers?: 
   });
 }
 
-describeWithPushpin('tools/pushpin launcher', () => {
+describe('tools/pushpin launcher', () => {
   const originRequests: { url: string; headers: http.IncomingHttpHeaders }[] = [];
   const origin = http.createServer((req, res) => {
     originRequests.push({ url: req.url ?? '', headers: req.headers });
