@@ -115,7 +115,7 @@ function startClient(): { rpc: Rpc; stop: () => Promise<void> } {
 async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
   const nodeArgs = ['--import', 'tsx', '--expose-gc'];
   const prof = process.env.BENCH_CPU_PROF;
-  if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`);
+  if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}/${kind}`); // one profile per thread (tsx adds a loader thread)
   const child = spawnNode([...nodeArgs, SERVERS[kind]], { cwd: ROOT, env: { ...process.env, HOST, PORT: '0', DEBUG: '' } });
   try {
     const m = await waitForLine(child, /listening on (http:\/\/[^\s]+)/, 30_000, `[${kind}]`);

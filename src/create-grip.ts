@@ -99,6 +99,6 @@ export function createPublisher(options: PublisherOptions = {}): Publisher {
     throw new GripError('ERR_GRIP_INVALID_URL', 'createPublisher needs a GRIP control URL: pass `gripUrl` or set GRIP_URL (e.g. http://127.0.0.1:5561).');
   }
   if (typeof prefix !== 'string') throw new GripError('ERR_GRIP_INVALID_OPTION', `Expected \`prefix\` to be a string, got \`${String(prefix)}\`.`);
-  const remote = resolveRemoteOptions(publish);
+  const remote = resolveRemoteOptions(publish, '');
   return new Publisher(parseGripUrls(gripUrl).map((e) => new RemoteTarget(e, remote)), prefix);
 }

@@ -5,7 +5,7 @@
 export type GripErrorCode =
   /** An option passed to a factory is missing, of the wrong type or out of range. */
   | 'ERR_GRIP_INVALID_OPTION'
-  /** `GRIP_URL` (or a `proxy` URL option) cannot be parsed. */
+  /** `GRIP_URL` (or the `gripUrl` option) is missing where needed, cannot be parsed, or has no key to verify `Grip-Sig`. */
   | 'ERR_GRIP_INVALID_URL'
   /** A channel name is empty, too long, or contains characters GRIP cannot carry. */
   | 'ERR_GRIP_INVALID_CHANNEL'

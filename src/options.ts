@@ -96,12 +96,18 @@ export function resolveOptions(options: GripOptions = {}): ResolvedOptions {
       'GRIP_URL has no key to verify Grip-Sig with. Add the proxy\'s signing key, e.g. `http://127.0.0.1:5561?iss=pushpin&key=changeme` for Pushpin (its sig_iss/sig_key), or `verify-key=` / `verify-iss=` for Fastly Fanout.',
     );
   }
+  if (endpoints.length === 0 && (options.local === false || options.requireProxy === true)) {
+    throw new GripError(
+      'ERR_GRIP_INVALID_OPTION',
+      `\`${options.local === false ? 'local: false' : 'requireProxy: true'}\` needs a GRIP proxy, but no GRIP_URL (or \`gripUrl\`) is set: every request would get 501.`,
+    );
+  }
   return { endpoints, requireProxy: options.requireProxy ?? false, prefix: options.prefix ?? '', local, remote };
 }
 
 /** @internal Validate remote publish options. */
-export function resolveRemoteOptions(p: RemotePublishOptions): RemoteOptions {
-  known('publish.', p, ['timeoutMs', 'retries', 'retryDelayMs', 'concurrency', 'maxBatchBytes', 'fetch']);
+export function resolveRemoteOptions(p: RemotePublishOptions, scope = 'publish.'): RemoteOptions {
+  known(scope, p, ['timeoutMs', 'retries', 'retryDelayMs', 'concurrency', 'maxBatchBytes', 'fetch']);
   if (p.fetch !== undefined && typeof p.fetch !== 'function') fail('publish.fetch', 'a function', p.fetch);
   return {
     timeoutMs: int('publish.timeoutMs', p.timeoutMs, 10_000, 1),

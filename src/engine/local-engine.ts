@@ -97,7 +97,7 @@ export class LocalEngine implements Engine, HoldHost {
     const head = (): void => {
       if (res.headersSent) return;
       const code = ins.status?.code ?? res.statusCode;
-      const reason = ins.status !== undefined ? (ins.status.reason ?? reasonPhrase(code)) : res.statusMessage || undefined;
+      const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
       for (const name of res.getHeaderNames()) if (name.startsWith('grip-')) res.removeHeader(name);
       // Pushpin recomputes Content-Length and sends it last, after the origin's Date.
       if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
@@ -123,7 +123,7 @@ export class LocalEngine implements Engine, HoldHost {
 
   #holdResponse(res: ServerResponse, raw: RawResponse, ins: Instruction, body: Buffer): void {
     const code = ins.status?.code ?? res.statusCode;
-    const reason = ins.status !== undefined ? (ins.status.reason ?? reasonPhrase(code)) : res.statusMessage || undefined;
+    const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
     // The held response keeps the Date it was made at, as Pushpin keeps the origin's.
     if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
     const hold = new ResponseHold(res, raw, ins, { code, reason, headers: passableHeaders(res), body }, (h) => this.release(h));

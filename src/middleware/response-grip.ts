@@ -138,7 +138,7 @@ export class ResponseGrip {
    */
   longPoll(options: LongPollOptions): this {
     const timeoutSec = options.timeoutMs === undefined ? undefined : toSec(options.timeoutMs, 'timeoutMs', 5);
-    return this.instruct({
+    return this.#apply({
       hold: 'response',
       channels: toChannels(options.channels, this.#prefix),
       ...(timeoutSec !== undefined && { timeoutSec }),
@@ -153,6 +153,12 @@ export class ResponseGrip {
    * @throws {@link GripError} `ERR_GRIP_HEADERS_SENT` when the response has started.
    */
   instruct(instruction: Instruction): this {
+    // Same checks and prefix as the hold helpers; an instruction may also hold on no channel.
+    const channels = instruction.channels.length === 0 ? [] : toChannels(instruction.channels, this.#prefix);
+    return this.#apply({ ...instruction, channels, ...(instruction.status !== undefined && { status: toStatus(instruction.status) }) });
+  }
+
+  #apply(instruction: Instruction): this {
     if (this.#exchange.res.headersSent) {
       throw new GripError('ERR_GRIP_HEADERS_SENT', 'Cannot give a GRIP instruction: response headers were already sent. Call res.grip methods before writing the response.');
     }
@@ -164,7 +170,7 @@ export class ResponseGrip {
   #stream(options: StreamOptions, defaultKeepAlive: string): this {
     const keepAlive = toKeepAlive(options.keepAlive, defaultKeepAlive);
     const link = options.nextLink;
-    return this.instruct({
+    return this.#apply({
       hold: 'stream',
       channels: toChannels(options.channels, this.#prefix),
       ...(keepAlive !== undefined && { keepAlive }),

@@ -15,7 +15,7 @@ export interface GripEndpoint {
   readonly key?: Uint8Array;
   /** `key` exactly as written when it is a plain string (not `base64:`): a bearer token when there is no `iss`. */
   readonly keyString?: string;
-  /** `verify-iss`: issuer a `Grip-Sig` must carry. */
+  /** `verify-iss`: issuer a `Grip-Sig` must carry. Defaults to `iss` when `iss` and `key` are given without `verify-key`. */
   readonly verifyIss?: string;
   /**
    * `verify-key`: bytes for an HS256 secret, or the PEM / JWK JSON text of an
@@ -120,8 +120,9 @@ export function parseGripUrl(url: string): GripEndpoint {
   const iss = param('iss');
   const rawKey = param('key');
   const key = rawKey === undefined ? undefined : keyBytes(rawKey, url, 'key');
-  const verifyIss = param('verify-iss');
+  // With `iss` + `key` and no `verify-*`, the proxy signs with the same iss and key (Pushpin's sig_iss / sig_key).
   const rawVerifyKey = param('verify-key');
+  const verifyIss = param('verify-iss') ?? (rawVerifyKey === undefined && iss !== undefined && key !== undefined ? iss : undefined);
   const verifyKey = rawVerifyKey !== undefined ? verifyKeyOf(rawVerifyKey, url) : iss !== undefined ? key : undefined;
   const user = u.username === '' ? undefined : decode(u.username, url);
   const password = u.password === '' ? undefined : decode(u.password, url);
@@ -146,8 +147,14 @@ export function parseGripUrl(url: string): GripEndpoint {
  */
 export function parseGripUrls(value: string): GripEndpoint[] {
   if (typeof value !== 'string') throw new GripError('ERR_GRIP_INVALID_URL', `${EXPECTED}, got ${typeof value}.`);
-  return value
-    .split(/[\s,]+/)
-    .filter((s) => s !== '')
-    .map(parseGripUrl);
+  const parts = value.split(/[\s,]+/).filter((s) => s !== '');
+  return parts.map((part) => {
+    try {
+      return parseGripUrl(part);
+    } catch (err) {
+      // When the value splits into several pieces, show all of it, not only the piece that failed.
+      if (parts.length > 1) throw bad(value, `in the list ${JSON.stringify(parts.map(redact))}, ${JSON.stringify(redact(part))} is not one`);
+      throw err;
+    }
+  });
 }

@@ -1,6 +1,7 @@
 import { GripError, PublishError, type TargetResult } from '../errors';
 import { assertChannelName } from '../protocol/channel';
 import { formatSseEvent } from '../protocol/sse';
+import { itemToJson } from '../protocol/publish-item';
 import type { HttpResponseFormat, HttpStreamFormat, PublishItem, WsMessageFormat } from '../protocol/types';
 import type { PublishTarget } from './target';
 
@@ -120,9 +121,8 @@ export class Publisher {
     if (this.#closed) throw new GripError('ERR_GRIP_CLOSED', 'Cannot publish: the publisher was closed.');
     const prefixed = items.map((item) => {
       assertChannelName(item.channel);
-      if (item.httpStream === undefined && item.httpResponse === undefined && item.wsMessage === undefined) {
-        throw new GripError('ERR_GRIP_INVALID_PUBLISH', `Cannot publish to "${item.channel}": the item has no format (httpStream, httpResponse or wsMessage).`);
-      }
+      // Full check of every format, so a bad item fails the same way in both modes and before anything is sent.
+      itemToJson(item);
       return this.#prefix === '' ? item : { ...item, channel: this.#prefix + item.channel };
     });
     const results = await Promise.all(this.#targets.map((t) => t.send(prefixed)));

@@ -59,9 +59,10 @@ export class RemoteTarget implements PublishTarget {
       (item) =>
         new Promise<TargetResult>((resolve) => {
           const json = JSON.stringify(itemToJson(item));
-          if (this.#batchBytes + json.length + 12 > this.#opts.maxBatchBytes && this.#batch.length > 0) this.#flush();
+          const bytes = Buffer.byteLength(json);
+          if (this.#batchBytes + bytes + 12 > this.#opts.maxBatchBytes && this.#batch.length > 0) this.#flush();
           this.#batch.push({ json, resolve });
-          this.#batchBytes += json.length + 1;
+          this.#batchBytes += bytes + 1;
         }),
     );
     if (!this.#scheduled) {
@@ -118,10 +119,8 @@ export class RemoteTarget implements PublishTarget {
   }
 
   #delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      t.unref();
-    });
+    // Not unref'd: a pending publish keeps the process alive until it settles.
+    return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
   #fail(error: GripError): TargetResult {

@@ -162,7 +162,7 @@ describe('requireProxy', () => {
     const strict = createGrip({ gripUrl: GRIP_URL, requireProxy: true });
     const srv = await listen(makeApp(strict));
     try {
-      for (const headers of [{}, { 'Grip-Sig': 'forged' }, { 'Grip-Sig': await signGripSig({ key: KEY, iss: 'pushpin', expSec: nowSec() - 1 }) }]) {
+      for (const headers of [{} as Record<string, string>, { 'Grip-Sig': 'forged' }, { 'Grip-Sig': await signGripSig({ key: KEY, iss: 'pushpin', expSec: nowSec() - 1 }) }]) {
         const r = await request(`${srv.url}/who`, { headers });
         expect(r.status).toBe(501);
         expect(r.headers).toEqual(expect.arrayContaining([['Content-Type', 'text/plain']]));

@@ -66,7 +66,7 @@ export class ResponseHold implements Subscriber {
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return;
     replaceHeaders(res, [...headers, ['Content-Length', String(body.length)]]);
-    this.#raw.writeHead(code, reason || undefined);
+    this.#raw.writeHead(code, reason || reasonPhrase(code) || undefined);
     this.#raw.end(body);
   }
 }

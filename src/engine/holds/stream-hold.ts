@@ -52,7 +52,7 @@ export class StreamHold implements Subscriber {
     if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
     res.setHeader('Connection', 'Transfer-Encoding');
     const code = status?.code ?? res.statusCode;
-    const reason = status !== undefined ? (status.reason ?? reasonPhrase(code)) : res.statusMessage || undefined;
+    const reason = status !== undefined ? (status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
     this.#raw.writeHead(code, reason);
     // Small SSE chunks must not wait for Nagle.
     res.socket?.setNoDelay(true);
