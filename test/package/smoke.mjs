@@ -1,26 +1,8 @@
-// Loads the ESM build with import and exercises the ESM-only
-// dependencies (p-queue for remote publishing, jose for Grip-Sig) from node_modules.
-import http from 'node:http';
+// The ESM build, loaded with import (dependencies come from node_modules).
+import smoke from './smoke-body.cjs';
 import * as gripkit from '../../dist/index.js';
 
-async function main() {
-  const names = Object.keys(gripkit).sort();
-  let body = '';
-  const server = http.createServer((req, res) => {
-    req.on('data', (c) => (body += c));
-    req.on('end', () => res.end('Published\n'));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}`;
-  const publisher = gripkit.createPublisher({ gripUrl: url });
-  await publisher.publish('smoke', 'hello');
-  await publisher.close();
-  server.close();
-  const token = await gripkit.signGripSig({ key: Buffer.from('changeme'), iss: 'pushpin' });
-  const verified = await gripkit.verifyGripSig(token, [{ key: Buffer.from('changeme'), iss: 'pushpin' }]);
-  process.stdout.write(JSON.stringify({ names, published: JSON.parse(body).items[0].channel, verified }));
-}
-main().catch((err) => {
+smoke(gripkit).catch((err) => {
   console.error(err);
   process.exit(1);
 });
