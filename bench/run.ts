@@ -8,12 +8,14 @@
  *
  * Environment:
  *   BENCH_QUICK=1         smoke run: N = 200 / 1,000, fewer samples
+ *   BENCH_ROUNDS=n        rounds (default 2, quick 1); each metric reports the best round
  *   BENCH_ONLY=gripkit    run one server only (gripkit | baseline)
+ *   BENCH_SERVER=path     benchmark another server (same contract) in the gripkit column
  *   BENCH_CPU_PROF=dir    run the servers with --cpu-prof, profiles written to dir
  *   BENCH_JSON=file       also write the raw results as JSON
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg as osLoadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Rpc, spawnNode, stop, waitForLine } from './lib/proc';
 
@@ -22,8 +24,9 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const HOST = '127.0.0.1';
 
 const cfg = QUICK
-  ? { nBig: 1000, nSmall: 200, latencyCount: 10, gapMs: 10, tpBatches: 3, tpBatchSize: 200, tpRuns: 2, warmN: 100, deadlineMs: 150_000 }
-  : { nBig: 10_000, nSmall: 1000, latencyCount: 30, gapMs: 20, tpBatches: 10, tpBatchSize: 200, tpRuns: 3, warmN: 500, deadlineMs: 290_000 };
+  ? { nBig: 1000, nSmall: 200, latencyCount: 10, gapMs: 10, tpBatches: 3, tpBatchSize: 200, tpRuns: 2, warmN: 100, rounds: 1, deadlineMs: 150_000 }
+  : { nBig: 10_000, nSmall: 1000, latencyCount: 30, gapMs: 20, tpBatches: 10, tpBatchSize: 200, tpRuns: 3, warmN: 500, rounds: 2, deadlineMs: 290_000 };
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? cfg.rounds);
 const CONCURRENCY = 256; // connection attempts in flight while opening
 
 const SERVERS = {
@@ -116,7 +119,8 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
   const nodeArgs = ['--import', 'tsx', '--expose-gc'];
   const prof = process.env.BENCH_CPU_PROF;
   if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}/${kind}`); // one profile per thread (tsx adds a loader thread)
-  const child = spawnNode([...nodeArgs, SERVERS[kind]], { cwd: ROOT, env: { ...process.env, HOST, PORT: '0', DEBUG: '' } });
+  const script = kind === 'gripkit' ? (process.env.BENCH_SERVER ?? SERVERS.gripkit) : SERVERS[kind];
+  const child = spawnNode([...nodeArgs, script], { cwd: ROOT, env: { ...process.env, HOST, PORT: '0', DEBUG: '' } });
   try {
     const m = await waitForLine(child, /listening on (http:\/\/[^\s]+)/, 30_000, `[${kind}]`);
     const base = m[1] as string;
@@ -212,6 +216,41 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
   }
 }
 
+/**
+ * The best value of each metric over the rounds (lowest time, CPU and memory;
+ * highest rate): rounds only differ by interference from the rest of the machine.
+ */
+function best(rs: readonly Result[]): Result {
+  const min = (f: (r: Result) => number): number => Math.min(...rs.map(f));
+  const max = (f: (r: Result) => number): number => Math.max(...rs.map(f));
+  const lat = (f: (r: Result) => Latency): Latency => ({
+    n: f(rs[0] as Result).n,
+    p50: min((r) => f(r).p50),
+    p99: min((r) => f(r).p99),
+    firstP50: min((r) => f(r).firstP50),
+    cpuUsPerDelivery: min((r) => f(r).cpuUsPerDelivery),
+  });
+  const first = rs[0] as Result;
+  const badVerify = rs.find((r) => !r.verify.ok);
+  return {
+    kind: first.kind,
+    openLoad: first.openLoad,
+    tpLoad: rs.flatMap((r) => r.tpLoad),
+    connsPerSec: max((r) => r.connsPerSec),
+    openMs: min((r) => r.openMs),
+    openFailed: rs.reduce((a, r) => a + r.openFailed, 0),
+    rssPerConnKB: min((r) => r.rssPerConnKB),
+    heapPerConnKB: min((r) => r.heapPerConnKB),
+    latBig: lat((r) => r.latBig),
+    latSmall: lat((r) => r.latSmall),
+    tp: { ...first.tp, deliveriesPerSec: max((r) => r.tp.deliveriesPerSec), runs: rs.flatMap((r) => r.tp.runs), cpuUsPerDelivery: min((r) => r.tp.cpuUsPerDelivery) },
+    verify: badVerify?.verify ?? { ...first.verify, expected: rs.reduce((a, r) => a + r.verify.expected, 0), received: rs.reduce((a, r) => a + r.verify.received, 0) },
+    dropped: rs.reduce((a, r) => a + r.dropped, 0),
+  };
+}
+
+const loadavg = (): string => osLoadavg().map((x) => x.toFixed(2)).join(' ');
+
 // ---- report ---------------------------------------------------------------
 
 const fmt = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
@@ -303,7 +342,7 @@ function machine(): string {
 // ---- main -----------------------------------------------------------------
 
 async function main(): Promise<void> {
-  console.log(`gripkit benchmark${QUICK ? ' (BENCH_QUICK)' : ''}: ${machine()}`);
+  console.log(`gripkit benchmark${QUICK ? ' (BENCH_QUICK)' : ''}: ${machine()}; load average ${loadavg()}`);
   const only = process.env.BENCH_ONLY as Kind | undefined;
   if (only !== undefined && !(only in SERVERS)) throw new Error(`BENCH_ONLY must be one of ${Object.keys(SERVERS).join(', ')}`);
   const kinds: Kind[] = only !== undefined ? [only] : ['gripkit', 'baseline'];
@@ -315,14 +354,17 @@ async function main(): Promise<void> {
     if (nofile !== undefined && nofile < cfg.nBig + 100) {
       throw new Error(`the load client may open only ${nofile} files; ${cfg.nBig + 100} are needed. Raise the hard limit (ulimit -Hn) or use BENCH_QUICK=1.`);
     }
-    const results: Partial<Record<Kind, Result>> = {};
-    for (const kind of kinds) {
-      const t0 = Date.now();
-      results[kind] = await benchServer(kind, client.rpc);
-      console.log(`[${kind}] done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const rounds: Partial<Record<Kind, Result[]>> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate the order so neither server always runs first.
+      for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
+        const t0 = Date.now();
+        (rounds[kind] ??= []).push(await benchServer(kind, client.rpc));
+        console.log(`[${kind}] round ${round + 1}/${ROUNDS} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      }
     }
-    const g = results.gripkit;
-    const b = results.baseline;
+    const g = rounds.gripkit && best(rounds.gripkit);
+    const b = rounds.baseline && best(rounds.baseline);
     console.log('');
     console.log(render(table(g, b)));
     console.log('');
@@ -341,7 +383,8 @@ async function main(): Promise<void> {
       if (r === undefined) continue;
       console.log(`  ${r.kind} CPU while opening: ${busy(r.openLoad)}; during throughput runs: ${r.tpLoad.map(busy).join('; ')}`);
     }
-    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), quick: QUICK, cfg, results }, null, 2));
+    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), quick: QUICK, cfg, rounds, best: { gripkit: g, baseline: b } }, null, 2));
+    console.log(`  load average at the end: ${loadavg()} (other work on the machine skews every number)`);
     const broken = [g, b].filter((r) => r !== undefined && (!r.verify.ok || r.dropped > 0));
     if (broken.length > 0) {
       console.error(`\nContract violations: ${broken.map((r) => r?.kind).join(', ')} (see verifier / dropped above).`);

@@ -68,6 +68,7 @@ function arm(n: number, timeoutMs: number): Promise<{ first: number; last: numbe
   done = 0;
   goal = live.length;
   firstAt = 0;
+  if (goal === 0) return Promise.reject(new Error('no live connections to wait on'));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       onAllDone = undefined;
@@ -84,8 +85,15 @@ function arm(n: number, timeoutMs: number): Promise<{ first: number; last: numbe
 
 // ---- publishing -----------------------------------------------------------
 
-let post: PostConn | undefined;
-const postConn = (t: Target): PostConn => (post ??= new PostConn(t.host, t.port));
+let post: { conn: PostConn; key: string } | undefined;
+const postConn = (t: Target): PostConn => {
+  const key = `${t.host}:${t.port}`;
+  if (post?.key !== key) {
+    post?.conn.close();
+    post = { conn: new PostConn(t.host, t.port), key };
+  }
+  return post.conn;
+};
 const publishPath = (t: Target): string => `/publish?channel=${encodeURIComponent(t.channel)}`;
 
 /** Strings published on the verified channel, in order. */
@@ -158,6 +166,7 @@ function openFileLimit(): number | undefined {
 }
 
 async function open(c: Extract<Command, { cmd: 'open' }>): Promise<{ ms: number; opened: number; failed: number; firstError?: string }> {
+  if (c.n <= 0) return { ms: 0, opened: 0, failed: 0 };
   const path = `/sse?channel=${encodeURIComponent(c.channel)}`;
   const fresh: SseConn[] = [];
   let started = 0;
@@ -167,7 +176,10 @@ async function open(c: Extract<Command, { cmd: 'open' }>): Promise<{ ms: number;
   const settledConns = new WeakSet<SseConn>();
   const t0 = now();
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`open: timed out after ${c.timeoutMs} ms with ${settled} of ${c.n} settled`)), c.timeoutMs);
+    const timer = setTimeout(() => {
+      for (const conn of fresh) conn.close();
+      reject(new Error(`open: timed out after ${c.timeoutMs} ms with ${settled} of ${c.n} settled`));
+    }, c.timeoutMs);
     const settle = (conn: SseConn, ok: boolean, why?: string): void => {
       if (settledConns.has(conn)) return;
       settledConns.add(conn);
@@ -204,11 +216,13 @@ async function latency(c: Extract<Command, { cmd: 'latency' }>): Promise<{ lastM
   const lastMs: number[] = [];
   const firstMs: number[] = [];
   const p = postConn(c);
+  await p.reconnect();
   for (let i = 0; i < c.count; i++) {
     const req = batch(c, [`${c.tag}-${i}`]);
     const wait = arm(1, c.timeoutMs);
     const t0 = now();
     const statuses = p.send([req]);
+    statuses.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     const { first, last } = await wait;
     checkStatuses(await statuses);
     lastMs.push(last - t0);
@@ -226,9 +240,12 @@ async function throughput(c: Extract<Command, { cmd: 'throughput' }>): Promise<{
     reqs.push(batch(c, strings));
   }
   const events = c.batches * c.batchSize;
+  const p = postConn(c);
+  await p.reconnect();
   const wait = arm(events, c.timeoutMs);
   const t0 = now();
-  const statuses = postConn(c).send(reqs); // pipelined: one write, the server takes them one by one
+  const statuses = p.send(reqs); // pipelined: one write, the server takes them one by one
+  statuses.catch(() => undefined); // awaited below
   const { last } = await wait;
   checkStatuses(await statuses);
   return { ms: last - t0, events, deliveries: events * goal };
@@ -264,7 +281,7 @@ async function handle(m: Command): Promise<unknown> {
       verifier = undefined;
       verifyChannel = undefined;
       expected = [];
-      post?.close();
+      post?.conn.close();
       post = undefined;
       const d = dropped;
       dropped = 0;

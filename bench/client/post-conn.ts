@@ -48,6 +48,20 @@ export class PostConn {
     return Promise.all(results);
   }
 
+  /**
+   * Open a fresh connection and wait until it is established, so that a timed
+   * phase neither pays for the TCP handshake nor writes on a connection the
+   * server is about to close for being idle.
+   */
+  async reconnect(): Promise<void> {
+    this.close();
+    const socket = this.#ensure();
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+  }
+
   close(): void {
     this.#socket?.destroy();
     this.#socket = undefined;
