@@ -5,6 +5,7 @@ type WriteCb = (err?: Error | null) => void;
 /** The original methods of a response whose writes are being intercepted. */
 export interface RawResponse {
   writeHead(code: number, reason?: string): void;
+  flushHeaders(): void;
   write(chunk: Buffer): boolean;
   end(chunk?: Buffer): void;
 }
@@ -18,7 +19,6 @@ export interface CaptureSink {
   /** `res.flushHeaders()` was called. */
   onFlushHeaders(): void;
 }
-
 const toBuffer = (chunk: unknown, encoding?: BufferEncoding): Buffer | undefined => {
   if (chunk === undefined || chunk === null) return undefined;
   if (Buffer.isBuffer(chunk)) return chunk;
@@ -41,64 +41,110 @@ function recordHead(res: ServerResponse, code: number, reasonOrHeaders?: unknown
   }
 }
 
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
+const kCapture = Symbol('gripkit.capture');
+
+/**
+ * The interception state of one response. The handler's calls arrive through
+ * the shared override functions below (installed as own properties, never
+ * deleted: deleting would put the response object into V8's slow dictionary
+ * mode); once the engine has taken the response over they pass straight
+ * through to Node's own methods.
+ */
+class Capture implements RawResponse {
+  readonly res: ServerResponse;
+  readonly sink: CaptureSink;
+  readonly proto: { writeHead: Method; write: Method; end: Method; flushHeaders: Method };
+  /** The engine sent the head: the handler's writeHead/flushHeaders pass through. */
+  passthrough = false;
+  /** The handler ended its response; later handler writes are ignored. */
+  handlerEnded = false;
+
+  constructor(res: ServerResponse, sink: CaptureSink) {
+    this.res = res;
+    this.sink = sink;
+    this.proto = Object.getPrototypeOf(res) as Capture['proto'];
+  }
+
+  writeHead(code: number, reason?: string): void {
+    this.passthrough = true;
+    if (reason === undefined) this.proto.writeHead.call(this.res, code);
+    else this.proto.writeHead.call(this.res, code, reason);
+  }
+
+  flushHeaders(): void {
+    this.proto.flushHeaders.call(this.res);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.proto.write.call(this.res, chunk) as boolean;
+  }
+
+  end(chunk?: Buffer): void {
+    this.passthrough = true;
+    if (chunk === undefined) this.proto.end.call(this.res);
+    else this.proto.end.call(this.res, chunk);
+  }
+}
+
+type Captured = ServerResponse & { [kCapture]: Capture };
+
+function capturedWriteHead(this: Captured, code: number, a?: unknown, b?: unknown): ServerResponse {
+  const c = this[kCapture];
+  if (c.passthrough) return c.proto.writeHead.call(this, code, a, b) as ServerResponse;
+  recordHead(this, code, a, b);
+  return this;
+}
+
+function capturedWrite(this: Captured, chunk: unknown, encOrCb?: unknown, cb?: unknown): boolean {
+  const c = this[kCapture];
+  const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
+  const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
+  if (!c.handlerEnded) {
+    const buf = toBuffer(chunk, enc);
+    if (buf !== undefined && buf.length > 0) c.sink.onWrite(buf);
+  }
+  if (done) process.nextTick(done);
+  return true;
+}
+
+function capturedEnd(this: Captured, chunk?: unknown, encOrCb?: unknown, cb?: unknown): ServerResponse {
+  const c = this[kCapture];
+  if (typeof chunk === 'function') {
+    cb = chunk;
+    chunk = undefined;
+  }
+  const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
+  const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
+  if (!c.handlerEnded) {
+    c.handlerEnded = true;
+    c.sink.onEnd(toBuffer(chunk, enc));
+  }
+  if (done) process.nextTick(done);
+  return this;
+}
+
+function capturedFlushHeaders(this: Captured): void {
+  const c = this[kCapture];
+  if (c.passthrough) c.proto.flushHeaders.call(this);
+  else c.sink.onFlushHeaders();
+}
+
 /**
  * Intercept the handler's `writeHead`/`write`/`end`/`flushHeaders` on this one
  * response, so the local engine can do what a GRIP proxy does with an origin
  * response (hold it, rewrite it, stream it). The handler keeps using the
- * normal Node/Express API. Returns the original methods, bound.
+ * normal Node/Express API. Returns access to Node's own methods.
  */
 export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResponse {
-  // The prototype's methods, which the per-instance overrides below shadow.
-  type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
-  const proto = Object.getPrototypeOf(res) as { writeHead: Method; write: Method; end: Method };
-  const raw: RawResponse = {
-    writeHead: (code, reason) => {
-      restore();
-      if (reason === undefined) proto.writeHead.call(res, code);
-      else proto.writeHead.call(res, code, reason);
-    },
-    write: (chunk) => proto.write.call(res, chunk) as boolean,
-    end: (chunk) => {
-      restore();
-      if (chunk === undefined) proto.end.call(res);
-      else proto.end.call(res, chunk);
-    },
-  };
-  const restore = (): void => {
-    // Later writes by the engine go straight through the original methods.
-    delete (res as Partial<ServerResponse>).writeHead;
-    delete (res as Partial<ServerResponse>).flushHeaders;
-  };
-  const self = res as unknown as Record<string, unknown>;
-  self.writeHead = function writeHead(code: number, a?: unknown, b?: unknown) {
-    recordHead(res, code, a, b);
-    return res;
-  };
-  self.write = function write(chunk: unknown, encOrCb?: unknown, cb?: unknown) {
-    const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
-    const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
-    const buf = toBuffer(chunk, enc);
-    if (buf !== undefined && buf.length > 0) sink.onWrite(buf);
-    if (done) process.nextTick(done);
-    return true;
-  };
-  self.end = function end(chunk?: unknown, encOrCb?: unknown, cb?: unknown) {
-    if (typeof chunk === 'function') {
-      cb = chunk;
-      chunk = undefined;
-    }
-    const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
-    const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
-    delete self.write;
-    delete self.end;
-    sink.onEnd(toBuffer(chunk, enc));
-    if (done) process.nextTick(done);
-    return res;
-  };
-  self.flushHeaders = function flushHeaders() {
-    sink.onFlushHeaders();
-  };
-  return raw;
+  const c = new Capture(res, sink);
+  const self = res as unknown as Record<PropertyKey, unknown>;
+  self[kCapture] = c;
+  self.writeHead = capturedWriteHead;
+  self.write = capturedWrite;
+  self.end = capturedEnd;
+  self.flushHeaders = capturedFlushHeaders;
+  return c;
 }
 
 /** Header names a GRIP proxy never passes on from an instruct response. */

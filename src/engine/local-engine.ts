@@ -11,6 +11,8 @@ import type { HoldHost } from './holds/hold-host';
 import { StreamHold } from './holds/stream-hold';
 import type { Hub, Subscriber } from './hub';
 import { KeepAliveTicker } from './keep-alive-ticker';
+import { httpDate } from './http-date';
+import type { Socket } from 'node:net';
 
 /** Options of the in-process engine. */
 export interface LocalEngineOptions {
@@ -79,7 +81,7 @@ export class LocalEngine implements Engine, HoldHost {
           if (chunk !== undefined && chunk.length > 0) hold.writeInitial(chunk);
           hold.start();
         },
-        onFlushHeaders: () => hold.sendHead(),
+        onFlushHeaders: () => hold.flushHead(),
       };
     }
     if (ins.hold === 'response') {
@@ -100,7 +102,7 @@ export class LocalEngine implements Engine, HoldHost {
       const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
       for (const name of res.getHeaderNames()) if (name.startsWith('grip-')) res.removeHeader(name);
       // Pushpin recomputes Content-Length and sends it last, after the origin's Date.
-      if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
+      if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
       const length = res.getHeader('content-length');
       if (length !== undefined) {
         res.removeHeader('content-length');
@@ -125,7 +127,7 @@ export class LocalEngine implements Engine, HoldHost {
     const code = ins.status?.code ?? res.statusCode;
     const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
     // The held response keeps the Date it was made at, as Pushpin keeps the origin's.
-    if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
+    if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
     const hold = new ResponseHold(res, raw, ins, { code, reason, headers: passableHeaders(res), body }, (h) => this.release(h));
     this.#track(res, hold);
     if (res.destroyed) return;
@@ -165,6 +167,25 @@ export class LocalEngine implements Engine, HoldHost {
     if (hold instanceof ResponseHold) clearTimeout(hold.timer);
     this.#holds.delete(hold as Hold);
   }
+
+  cork(socket: Socket): void {
+    // One cork per socket per tick, all released together once the current
+    // fan-out is over: each client then gets one write per tick, not one per item.
+    const s = socket as Socket & { gripkitCorkTick?: number };
+    if (s.gripkitCorkTick === this.#tick) return;
+    s.gripkitCorkTick = this.#tick;
+    socket.cork();
+    this.#corked.push(socket);
+    if (this.#corked.length === 1) process.nextTick(this.#uncorkAll);
+  }
+
+  readonly #corked: Socket[] = [];
+  #tick = 0;
+  readonly #uncorkAll = (): void => {
+    this.#tick++;
+    const list = this.#corked.splice(0);
+    for (const socket of list) socket.uncork();
+  };
 
   overflow(hold: Subscriber, res: ServerResponse): void {
     log('dropping slow client: %d bytes queued (limit %d)', res.writableLength, this.maxBufferedBytes);

@@ -15,6 +15,15 @@ export interface PreparedItem {
   readonly response: PreparedResponse | undefined;
   /** The ws-message format (consumed by WebSocket holds). */
   readonly ws: PreparedWsMessage | undefined;
+  /** `stream` framed as one HTTP/1.1 chunk, made by the first stream hold that needs it. */
+  chunk?: Buffer;
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/** `item.stream` as one chunk of chunked transfer encoding (`size CRLF data CRLF`), built once per item. */
+export function chunkOf(item: PreparedItem, data: Buffer): Buffer {
+  return (item.chunk ??= Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, CRLF]));
 }
 
 export interface PreparedResponse {

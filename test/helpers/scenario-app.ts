@@ -50,6 +50,11 @@ export function scenarioApp(grip: Grip, log: OriginLog): express.Express {
     res.end(formatSseEvent({ event: 'message', data: 'connected' }));
   });
 
+  app.get('/sse-empty', (req, res) => {
+    res.grip.sse({ channels: str(req.query.ch, 'sse-empty') });
+    res.end();
+  });
+
   app.get('/stream', (req, res) => {
     res.grip.stream({ channels: str(req.query.ch, 'stream') });
     res.type('text/plain').end('init\n');

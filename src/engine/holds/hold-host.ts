@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Instruction } from '../../protocol/types';
 import type { Subscriber } from '../hub';
 
@@ -10,6 +11,8 @@ export interface HoldHost {
   subscribe(hold: Subscriber, instruction: Instruction): void;
   /** Forget `hold` everywhere. Idempotent. */
   release(hold: Subscriber): void;
+  /** Cork `socket` until the end of this tick (once per tick, however many deliveries). */
+  cork(socket: Socket): void;
   /** `hold`'s client is too slow: drop it. */
   overflow(hold: Subscriber, res: ServerResponse): void;
 }

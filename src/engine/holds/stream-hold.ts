@@ -1,10 +1,19 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { reasonPhrase } from '../../protocol/status-text';
 import type { Instruction, KeepAliveSpec } from '../../protocol/types';
 import type { RawResponse } from '../capture';
+import { httpDate } from '../http-date';
 import type { Subscriber } from '../hub';
-import type { PreparedItem } from '../prepared-item';
+import { chunkOf, type PreparedItem } from '../prepared-item';
 import type { HoldHost } from './hold-host';
+
+/** Node's response fields that say whether bytes written to its socket land right after the response's own. */
+interface NodeResponseInternals {
+  readonly chunkedEncoding?: boolean;
+  readonly outputSize?: number;
+  readonly _headerSent?: boolean;
+}
 
 /**
  * A stream hold (SSE or raw HTTP streaming), as Pushpin does it: the origin's
@@ -17,6 +26,12 @@ export class StreamHold implements Subscriber {
   readonly #res: ServerResponse;
   readonly #raw: RawResponse;
   readonly #instruction: Instruction;
+  /**
+   * Where deliveries go once the hold has started: the socket itself, with the
+   * chunk framed once per item for every subscriber, when nothing of the
+   * response is still queued in Node; otherwise `res.write`.
+   */
+  #socket: Socket | undefined;
   #headSent = false;
   #subscribed = false;
   #released = false;
@@ -36,7 +51,7 @@ export class StreamHold implements Subscriber {
     return this.#instruction.keepAlive;
   }
 
-  /** Send the status line and headers (once). */
+  /** Put the status line and headers in place (once); they go out with the first bytes or a flush. */
   sendHead(): void {
     if (this.#headSent) return;
     this.#headSent = true;
@@ -49,13 +64,19 @@ export class StreamHold implements Subscriber {
     }
     // Pushpin keeps the origin's Date and its position, then condure adds
     // `Connection: Transfer-Encoding` before the chunked encoding header.
-    if (!res.hasHeader('date')) res.setHeader('Date', new Date().toUTCString());
+    if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
     res.setHeader('Connection', 'Transfer-Encoding');
     const code = status?.code ?? res.statusCode;
-    const reason = status !== undefined ? (status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
+    const reason = status !== undefined ? status.reason || reasonPhrase(code) : res.statusMessage || undefined;
     this.#raw.writeHead(code, reason);
     // Small SSE chunks must not wait for Nagle.
     res.socket?.setNoDelay(true);
+  }
+
+  /** The handler flushed its headers: send them now. */
+  flushHead(): void {
+    this.sendHead();
+    this.#raw.flushHeaders();
   }
 
   /** Initial body bytes written by the handler. */
@@ -66,8 +87,11 @@ export class StreamHold implements Subscriber {
 
   /** The handler ended its response: the hold starts. */
   start(): void {
+    // With no initial body the head waits for the first bytes, as with
+    // Pushpin; an explicit res.flushHeaders() sends it at once (local mode only).
     this.sendHead();
     if (this.#released) return;
+    this.#useSocketIfClear();
     this.#subscribed = true;
     this.#host.subscribe(this, this.#instruction);
   }
@@ -82,9 +106,28 @@ export class StreamHold implements Subscriber {
       return;
     }
     if (s.length === 0) return;
-    this.#raw.write(s);
     this.wrote = true;
-    if (this.#res.writableLength > this.#host.maxBufferedBytes) this.#host.overflow(this, this.#res);
+    const socket = this.#socket;
+    if (socket === undefined) {
+      this.#raw.write(s);
+      if (this.#res.writableLength > this.#host.maxBufferedBytes) this.#host.overflow(this, this.#res);
+      else this.#useSocketIfClear();
+      return;
+    }
+    this.#host.cork(socket);
+    socket.write(chunkOf(item, s));
+    if (socket.writableLength > this.#host.maxBufferedBytes) this.#host.overflow(this, this.#res);
+  }
+
+  /**
+   * Switch deliveries to the socket once Node has put the head and everything
+   * before on the wire in chunked mode, so our bytes follow in order.
+   */
+  #useSocketIfClear(): void {
+    const res = this.#res;
+    const internals = res as unknown as NodeResponseInternals;
+    const socket = res.socket;
+    if (socket !== null && internals._headerSent === true && internals.chunkedEncoding === true && internals.outputSize === 0) this.#socket = socket;
   }
 
   /** Write keep-alive bytes (called by the ticker). */
