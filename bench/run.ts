@@ -17,6 +17,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg as osLoadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { Rpc, spawnNode, stop, waitForLine } from './lib/proc';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -120,7 +121,7 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
   const prof = process.env.BENCH_CPU_PROF;
   if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}/${kind}`); // one profile per thread (tsx adds a loader thread)
   const script = kind === 'gripkit' ? (process.env.BENCH_SERVER ?? SERVERS.gripkit) : SERVERS[kind];
-  const child = spawnNode([...nodeArgs, script], { cwd: ROOT, env: { ...process.env, HOST, PORT: '0', DEBUG: '' } });
+  const child = spawnNode([...nodeArgs, script], { cwd: ROOT, env: { GRIPKIT_ENTRY: path.join(ROOT, 'dist/index.js'), ...process.env, HOST, PORT: '0', DEBUG: '' } });
   try {
     const m = await waitForLine(child, /listening on (http:\/\/[^\s]+)/, 30_000, `[${kind}]`);
     const base = m[1] as string;

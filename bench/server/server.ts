@@ -13,8 +13,12 @@
  */
 import { createServer } from 'node:http';
 import express from 'express';
-import { createGrip } from '../../src/index';
 import type { PublishItem } from '../../src/index';
+import type * as Gripkit from '../../src/index';
+
+// `npm run bench` builds first and points GRIPKIT_ENTRY at dist/index.js, so
+// what is measured is the published build, not src/ run through tsx.
+const { createGrip } = (await import(process.env.GRIPKIT_ENTRY ?? '../../src/index')) as typeof Gripkit;
 
 const HOST = process.env.HOST ?? '127.0.0.1';
 const PORT = Number(process.env.PORT ?? 3000);
@@ -35,14 +39,10 @@ app.get('/sse', (req, res) => {
     return;
   }
   res.grip.sse({ channels: channel });
-  res.flushHeaders(); // status line and headers go out now, before any event
-  res.end(); // the hold starts
-  // Workaround: the local engine's StreamHold.sendHead() only calls writeHead(),
-  // which in Node stores the head without sending it, so the client would see
-  // nothing until the first publish. The captured flushHeaders() is gone by
-  // now, so this is Node's own: it sends the stored head. Harmless once
-  // gripkit flushes the head itself (an empty write).
+  // With no initial body the head would wait for the first event (as behind
+  // Pushpin); flushing sends the status line and headers now (local mode).
   res.flushHeaders();
+  res.end(); // the hold starts
 });
 
 app.get('/health', (_req, res) => {

@@ -35,7 +35,7 @@ export class LocalEngine implements Engine, HoldHost {
   readonly #hub: Hub;
   readonly #holds = new Set<Hold>();
   readonly #channelsOf = new Map<Subscriber, readonly string[]>();
-  readonly #pending = new WeakMap<ServerResponse, { instruction: Instruction }>();
+  readonly #pending = new WeakMap<ServerResponse, PendingExchange>();
   readonly #ticker = new KeepAliveTicker();
   #closed = false;
 
@@ -58,72 +58,27 @@ export class LocalEngine implements Engine, HoldHost {
       pending.instruction = instruction;
       return;
     }
-    const state = { instruction };
-    this.#pending.set(res, state);
-    let sink: CaptureSink | undefined;
-    const raw: RawResponse = captureResponse(res, {
-      onWrite: (chunk) => (sink ??= this.#sinkFor(res, raw, state.instruction)).onWrite(chunk),
-      onEnd: (chunk) => (sink ??= this.#sinkFor(res, raw, state.instruction)).onEnd(chunk),
-      onFlushHeaders: () => (sink ??= this.#sinkFor(res, raw, state.instruction)).onFlushHeaders(),
-    });
+    const p = new PendingExchange(this, res, instruction);
+    this.#pending.set(res, p);
+    p.raw = captureResponse(res, p);
   }
 
-  /** Decide, at the handler's first write, what kind of hold this is. */
-  #sinkFor(res: ServerResponse, raw: RawResponse, instruction: Instruction): CaptureSink {
+  /** @internal Decide, at the handler's first write, what kind of hold this is. */
+  sinkFor(p: PendingExchange): CaptureSink {
+    const { res, raw } = p;
     this.#pending.delete(res);
-    const ins = { ...instruction, channels: instruction.channels.slice(0, this.#maxChannels) };
+    const ins = p.instruction.channels.length > this.#maxChannels ? { ...p.instruction, channels: p.instruction.channels.slice(0, this.#maxChannels) } : p.instruction;
     if (ins.hold === 'stream') {
       const hold = new StreamHold(this, res, raw, ins);
       this.#track(res, hold);
-      return {
-        onWrite: (chunk) => hold.writeInitial(chunk),
-        onEnd: (chunk) => {
-          if (chunk !== undefined && chunk.length > 0) hold.writeInitial(chunk);
-          hold.start();
-        },
-        onFlushHeaders: () => hold.flushHead(),
-      };
+      return hold;
     }
-    if (ins.hold === 'response') {
-      const chunks: Buffer[] = [];
-      return {
-        onWrite: (chunk) => chunks.push(chunk),
-        onEnd: (chunk) => {
-          if (chunk !== undefined) chunks.push(chunk);
-          this.#holdResponse(res, raw, ins, Buffer.concat(chunks));
-        },
-        onFlushHeaders: () => {},
-      };
-    }
-    // No hold: only a status override can change what the client sees.
-    const head = (): void => {
-      if (res.headersSent) return;
-      const code = ins.status?.code ?? res.statusCode;
-      const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
-      for (const name of res.getHeaderNames()) if (name.startsWith('grip-')) res.removeHeader(name);
-      // Pushpin recomputes Content-Length and sends it last, after the origin's Date.
-      if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
-      const length = res.getHeader('content-length');
-      if (length !== undefined) {
-        res.removeHeader('content-length');
-        res.setHeader('Content-Length', length);
-      }
-      raw.writeHead(code, reason);
-    };
-    return {
-      onWrite: (chunk) => {
-        head();
-        raw.write(chunk);
-      },
-      onEnd: (chunk) => {
-        head();
-        raw.end(chunk);
-      },
-      onFlushHeaders: head,
-    };
+    if (ins.hold === 'response') return new ResponseCapture(this, res, raw, ins);
+    return new NoHoldSink(res, raw, ins);
   }
 
-  #holdResponse(res: ServerResponse, raw: RawResponse, ins: Instruction, body: Buffer): void {
+  /** @internal The handler ended a long-poll response: hold it. */
+  holdResponse(res: ServerResponse, raw: RawResponse, ins: Instruction, body: Buffer): void {
     const code = ins.status?.code ?? res.statusCode;
     const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
     // The held response keeps the Date it was made at, as Pushpin keeps the origin's.
@@ -202,5 +157,99 @@ export class LocalEngine implements Engine, HoldHost {
       this.#holds.delete(hold);
     }
     this.#ticker.stop();
+  }
+}
+
+/** A response with an instruction whose handler has not written yet. */
+class PendingExchange implements CaptureSink {
+  readonly engine: LocalEngine;
+  readonly res: ServerResponse;
+  instruction: Instruction;
+  raw!: RawResponse;
+  #sink: CaptureSink | undefined;
+
+  constructor(engine: LocalEngine, res: ServerResponse, instruction: Instruction) {
+    this.engine = engine;
+    this.res = res;
+    this.instruction = instruction;
+  }
+
+  onWrite(chunk: Buffer): void {
+    (this.#sink ??= this.engine.sinkFor(this)).onWrite(chunk);
+  }
+
+  onEnd(chunk: Buffer | undefined): void {
+    (this.#sink ??= this.engine.sinkFor(this)).onEnd(chunk);
+  }
+
+  onFlushHeaders(): void {
+    (this.#sink ??= this.engine.sinkFor(this)).onFlushHeaders();
+  }
+}
+
+/** Collects a long-poll handler's body; the hold starts when it ends. */
+class ResponseCapture implements CaptureSink {
+  readonly #chunks: Buffer[] = [];
+  readonly #engine: LocalEngine;
+  readonly #res: ServerResponse;
+  readonly #raw: RawResponse;
+  readonly #ins: Instruction;
+
+  constructor(engine: LocalEngine, res: ServerResponse, raw: RawResponse, ins: Instruction) {
+    this.#engine = engine;
+    this.#res = res;
+    this.#raw = raw;
+    this.#ins = ins;
+  }
+
+  onWrite(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+  }
+
+  onEnd(chunk: Buffer | undefined): void {
+    if (chunk !== undefined) this.#chunks.push(chunk);
+    this.#engine.holdResponse(this.#res, this.#raw, this.#ins, Buffer.concat(this.#chunks));
+  }
+
+  onFlushHeaders(): void {}
+}
+
+/** No hold: the response goes out as written, with a status override and Pushpin's header order. */
+class NoHoldSink implements CaptureSink {
+  readonly #res: ServerResponse;
+  readonly #raw: RawResponse;
+  readonly #ins: Instruction;
+
+  constructor(res: ServerResponse, raw: RawResponse, ins: Instruction) {
+    this.#res = res;
+    this.#raw = raw;
+    this.#ins = ins;
+  }
+
+  onWrite(chunk: Buffer): void {
+    this.onFlushHeaders();
+    this.#raw.write(chunk);
+  }
+
+  onEnd(chunk: Buffer | undefined): void {
+    this.onFlushHeaders();
+    this.#raw.end(chunk);
+  }
+
+  onFlushHeaders(): void {
+    const res = this.#res;
+    if (res.headersSent) return;
+    const status = this.#ins.status;
+    const code = status?.code ?? res.statusCode;
+    const reason = status !== undefined ? status.reason || reasonPhrase(code) : res.statusMessage || undefined;
+    for (const name of res.getHeaderNames()) if (name.startsWith('grip-')) res.removeHeader(name);
+    // Pushpin recomputes Content-Length and sends it last, after the origin's Date.
+    if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
+    const length = res.getHeader('content-length');
+    if (length !== undefined) {
+      res.removeHeader('content-length');
+      res.setHeader('Content-Length', length);
+    }
+    this.#raw.writeHead(code, reason);
   }
 }

@@ -26,12 +26,32 @@ const lastEventIdOf = (req: IncomingMessage): string | undefined => {
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
+/** Computed on first use: most handlers never look at these. */
+class LazyRequestGrip implements RequestGrip {
+  readonly proxied: boolean;
+  readonly #req: IncomingMessage;
+  #last: Readonly<Record<string, string>> | undefined;
+
+  constructor(req: IncomingMessage, proxied: boolean) {
+    this.#req = req;
+    this.proxied = proxied;
+  }
+
+  get last(): Readonly<Record<string, string>> {
+    // A client's own Grip-* headers mean nothing unless a verified proxy sent them.
+    return (this.#last ??= this.proxied ? parseGripLast(headerValues(this.#req.headers['grip-last'])) : EMPTY);
+  }
+
+  get lastEventId(): string | undefined {
+    return lastEventIdOf(this.#req);
+  }
+
+  toJSON(): RequestGrip {
+    return { proxied: this.proxied, last: this.last, lastEventId: this.lastEventId };
+  }
+}
+
 /** @internal */
 export function requestGrip(req: IncomingMessage, proxied: boolean): RequestGrip {
-  // A client's own Grip-* headers mean nothing unless a verified proxy sent them.
-  return {
-    proxied,
-    last: proxied ? parseGripLast(headerValues(req.headers['grip-last'])) : EMPTY,
-    lastEventId: lastEventIdOf(req),
-  };
+  return new LazyRequestGrip(req, proxied);
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { reasonPhrase } from '../../protocol/status-text';
 import type { Instruction, KeepAliveSpec } from '../../protocol/types';
-import type { RawResponse } from '../capture';
+import type { CaptureSink, RawResponse } from '../capture';
 import { httpDate } from '../http-date';
 import type { Subscriber } from '../hub';
 import { chunkOf, type PreparedItem } from '../prepared-item';
@@ -21,7 +21,7 @@ interface NodeResponseInternals {
  * streamed, and after the handler ends its response every published
  * http-stream content is written verbatim as one chunk.
  */
-export class StreamHold implements Subscriber {
+export class StreamHold implements Subscriber, CaptureSink {
   readonly #host: HoldHost;
   readonly #res: ServerResponse;
   readonly #raw: RawResponse;
@@ -83,6 +83,19 @@ export class StreamHold implements Subscriber {
   writeInitial(chunk: Buffer): void {
     this.sendHead();
     this.#raw.write(chunk);
+  }
+
+  onWrite(chunk: Buffer): void {
+    this.writeInitial(chunk);
+  }
+
+  onEnd(chunk: Buffer | undefined): void {
+    if (chunk !== undefined && chunk.length > 0) this.writeInitial(chunk);
+    this.start();
+  }
+
+  onFlushHeaders(): void {
+    this.flushHead();
   }
 
   /** The handler ended its response: the hold starts. */
