@@ -1,4 +1,4 @@
-import type { PreparedItem } from './prepared-item';
+import type { PreparedItem, PreparedRun } from './prepared-item';
 
 /** Something held in-process that receives items published to its channels. */
 export interface Subscriber {
@@ -7,6 +7,11 @@ export interface Subscriber {
    * fan-out; must not throw and must not unsubscribe other subscribers.
    */
   deliver(item: PreparedItem): void;
+  /**
+   * Deliver several items of one channel, in order. Optional: without it the
+   * hub calls {@link Subscriber.deliver} for each.
+   */
+  deliverRun?(run: PreparedRun): void;
 }
 
 /**
@@ -56,6 +61,22 @@ export class Hub {
     // Deliveries may unsubscribe (a response hold completes, a stream closes);
     // a Set iterator tolerates deletion of visited entries, so no copy is needed.
     for (const sub of set) sub.deliver(item);
+    return n;
+  }
+
+  /** Like {@link Hub.publish} for consecutive items of one channel. */
+  publishRun(items: readonly PreparedItem[]): number {
+    const first = items[0];
+    if (first === undefined) return 0;
+    if (items.length === 1) return this.publish(first);
+    const set = this.#channels.get(first.channel);
+    if (set === undefined) return 0;
+    const n = set.size;
+    const run: PreparedRun = { items };
+    for (const sub of set) {
+      if (sub.deliverRun !== undefined) sub.deliverRun(run);
+      else for (const item of items) sub.deliver(item);
+    }
     return n;
   }
 }

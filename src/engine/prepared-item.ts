@@ -21,6 +21,28 @@ export interface PreparedItem {
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 
+/**
+ * The chunks of a run of items, concatenated once for every subscriber; `null`
+ * when an item of the run is not plain content (close, hint, no stream format).
+ */
+export function runChunks(run: PreparedRun): Buffer | null {
+  if (run.chunks !== undefined) return run.chunks;
+  const parts: Buffer[] = [];
+  for (const item of run.items) {
+    const s = item.stream;
+    if (!Buffer.isBuffer(s)) return (run.chunks = null);
+    if (s.length > 0) parts.push(chunkOf(item, s));
+  }
+  return (run.chunks = Buffer.concat(parts));
+}
+
+/** Consecutive items published on one channel in one call. */
+export interface PreparedRun {
+  readonly items: readonly PreparedItem[];
+  /** {@link runChunks}' result, once computed. */
+  chunks?: Buffer | null;
+}
+
 /** `item.stream` as one chunk of chunked transfer encoding (`size CRLF data CRLF`), built once per item. */
 export function chunkOf(item: PreparedItem, data: Buffer): Buffer {
   return (item.chunk ??= Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`, 'latin1'), data, CRLF]));

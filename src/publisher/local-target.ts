@@ -1,6 +1,6 @@
 import type { TargetResult } from '../errors';
 import type { Hub } from '../engine/hub';
-import { prepareItem } from '../engine/prepared-item';
+import { prepareItem, type PreparedItem } from '../engine/prepared-item';
 import type { PublishItem } from '../protocol/types';
 import type { PublishTarget } from './target';
 
@@ -15,9 +15,25 @@ export class LocalTarget implements PublishTarget {
     this.#hub = hub;
   }
 
-  /** Deliver now, without a promise; used on the hot path. */
+  /**
+   * Deliver now, without a promise; used on the hot path. Consecutive items
+   * on one channel go to the hub as one run, so a stream subscriber gets the
+   * whole run in one write (the bytes on the wire are the same).
+   */
   deliver(items: readonly PublishItem[]): void {
-    for (const item of items) this.#hub.publish(prepareItem(item));
+    if (items.length === 1) {
+      this.#hub.publish(prepareItem(items[0] as PublishItem));
+      return;
+    }
+    let run: PreparedItem[] = [];
+    for (const item of items) {
+      if (run.length > 0 && (run[0] as PreparedItem).channel !== item.channel) {
+        this.#hub.publishRun(run);
+        run = [];
+      }
+      run.push(prepareItem(item));
+    }
+    if (run.length > 0) this.#hub.publishRun(run);
   }
 
   async send(items: readonly PublishItem[]): Promise<TargetResult> {

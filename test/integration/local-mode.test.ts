@@ -52,6 +52,24 @@ describe('local mode stream holds', () => {
     expect(grip.holdCount).toBe(0);
   });
 
+  it('delivers several items published in one call in order, across channels, up to a close', async () => {
+    const c = open(`${app.url}/two?a=r1&b=r2`);
+    await c.waitFor((t) => t === 'two channels\n');
+    // Make sure later deliveries take the direct-to-socket path too.
+    await publishStream('r1', 'warm\n');
+    await c.waitFor((t) => t.endsWith('warm\n'));
+    await grip.publisher.publishItems([
+      { channel: 'r1', httpStream: { content: 'a1\n' } },
+      { channel: 'r1', httpStream: { content: 'a2\n' } },
+      { channel: 'r2', httpStream: { content: 'b1\n' } },
+      { channel: 'r2', httpStream: { content: '' } },
+      { channel: 'r1', httpStream: { content: 'a3\n' } },
+      { channel: 'r1', httpStream: { action: 'close' } },
+      { channel: 'r1', httpStream: { content: 'after close\n' } },
+    ]);
+    expect((await c.done).body).toBe('two channels\nwarm\na1\na2\nb1\na3\n');
+  });
+
   it('delivers both channels of a two-channel hold, interleaved in publish order', async () => {
     const c = open(`${app.url}/two?a=x1&b=x2`);
     await c.waitFor((t) => t.includes('two channels'));

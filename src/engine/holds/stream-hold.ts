@@ -5,7 +5,7 @@ import type { Instruction, KeepAliveSpec } from '../../protocol/types';
 import type { CaptureSink, RawResponse } from '../capture';
 import { httpDate } from '../http-date';
 import type { Subscriber } from '../hub';
-import { chunkOf, type PreparedItem } from '../prepared-item';
+import { chunkOf, runChunks, type PreparedItem, type PreparedRun } from '../prepared-item';
 import type { HoldHost } from './hold-host';
 
 /** Node's response fields that say whether bytes written to its socket land right after the response's own. */
@@ -141,6 +141,20 @@ export class StreamHold implements Subscriber, CaptureSink {
     const internals = res as unknown as NodeResponseInternals;
     const socket = res.socket;
     if (socket !== null && internals._headerSent === true && internals.chunkedEncoding === true && internals.outputSize === 0) this.#socket = socket;
+  }
+
+  deliverRun(run: PreparedRun): void {
+    const socket = this.#socket;
+    const bytes = socket === undefined || this.#released ? null : runChunks(run);
+    if (socket === undefined || bytes === null) {
+      for (const item of run.items) this.deliver(item);
+      return;
+    }
+    if (bytes.length === 0) return;
+    this.wrote = true;
+    this.#host.cork(socket);
+    socket.write(bytes);
+    if (socket.writableLength > this.#host.maxBufferedBytes) this.#host.overflow(this, this.#res);
   }
 
   /** Write keep-alive bytes (called by the ticker). */
