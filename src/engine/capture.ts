@@ -53,7 +53,7 @@ const kCapture = Symbol('gripkit.capture');
  */
 class Capture implements RawResponse {
   readonly res: ServerResponse;
-  readonly sink: CaptureSink;
+  sink: CaptureSink;
   readonly proto: { writeHead: Method; write: Method; end: Method; flushHeaders: Method };
   /** The engine sent the head: the handler's writeHead/flushHeaders pass through. */
   passthrough = false;
@@ -128,6 +128,17 @@ function capturedFlushHeaders(this: Captured): void {
   const c = this[kCapture];
   if (c.passthrough) c.proto.flushHeaders.call(this);
   else c.sink.onFlushHeaders();
+}
+
+/** The sink a response's writes currently go to, if it is captured. */
+export function capturedSink(res: ServerResponse): CaptureSink | undefined {
+  return (res as Partial<Captured>)[kCapture]?.sink;
+}
+
+/** Send a captured response's later writes to `sink`. */
+export function setCapturedSink(res: ServerResponse, sink: CaptureSink): void {
+  const c = (res as Partial<Captured>)[kCapture];
+  if (c !== undefined) c.sink = sink;
 }
 
 /**

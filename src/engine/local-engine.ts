@@ -4,7 +4,7 @@ import { applyTimeoutRules } from '../protocol/grip-headers';
 import { reasonPhrase } from '../protocol/status-text';
 import type { Instruction } from '../protocol/types';
 import { log } from '../log';
-import { captureResponse, passableHeaders, type CaptureSink, type RawResponse } from './capture';
+import { captureResponse, capturedSink, setCapturedSink, passableHeaders, type CaptureSink, type RawResponse } from './capture';
 import type { Engine, Exchange } from './engine';
 import { ResponseHold } from './holds/response-hold';
 import type { HoldHost } from './holds/hold-host';
@@ -35,7 +35,6 @@ export class LocalEngine implements Engine, HoldHost {
   readonly #hub: Hub;
   readonly #holds = new Set<Hold>();
   readonly #channelsOf = new Map<Subscriber, readonly string[]>();
-  readonly #pending = new WeakMap<ServerResponse, PendingExchange>();
   readonly #ticker = new KeepAliveTicker();
   #closed = false;
 
@@ -52,21 +51,19 @@ export class LocalEngine implements Engine, HoldHost {
 
   apply({ res }: Exchange, instruction: Instruction): void {
     if (this.#closed) throw new GripError('ERR_GRIP_CLOSED', 'Cannot hold: this grip instance was closed.');
-    const pending = this.#pending.get(res);
-    if (pending !== undefined) {
+    const pending = capturedSink(res);
+    if (pending instanceof PendingExchange) {
       // The handler changed its mind before writing: the last call wins.
       pending.instruction = instruction;
       return;
     }
     const p = new PendingExchange(this, res, instruction);
-    this.#pending.set(res, p);
     p.raw = captureResponse(res, p);
   }
 
   /** @internal Decide, at the handler's first write, what kind of hold this is. */
   sinkFor(p: PendingExchange): CaptureSink {
     const { res, raw } = p;
-    this.#pending.delete(res);
     const ins = p.instruction.channels.length > this.#maxChannels ? { ...p.instruction, channels: p.instruction.channels.slice(0, this.#maxChannels) } : p.instruction;
     if (ins.hold === 'stream') {
       const hold = new StreamHold(this, res, raw, ins);
@@ -109,7 +106,7 @@ export class LocalEngine implements Engine, HoldHost {
     this.#channelsOf.set(hold, names);
     for (const name of names) this.#hub.subscribe(name, hold);
     if (hold instanceof StreamHold && instruction.keepAlive !== undefined) this.#ticker.add(hold);
-    log('hold %s on %s', hold instanceof StreamHold ? 'stream' : 'response', names.join(','));
+    log('hold %s on %j', hold instanceof StreamHold ? 'stream' : 'response', names);
   }
 
   release(hold: Subscriber): void {
@@ -175,15 +172,24 @@ class PendingExchange implements CaptureSink {
   }
 
   onWrite(chunk: Buffer): void {
-    (this.#sink ??= this.engine.sinkFor(this)).onWrite(chunk);
+    this.#resolve().onWrite(chunk);
   }
 
   onEnd(chunk: Buffer | undefined): void {
-    (this.#sink ??= this.engine.sinkFor(this)).onEnd(chunk);
+    this.#resolve().onEnd(chunk);
   }
 
   onFlushHeaders(): void {
-    (this.#sink ??= this.engine.sinkFor(this)).onFlushHeaders();
+    this.#resolve().onFlushHeaders();
+  }
+
+  /** The first write decides the kind of hold; from then on the capture talks to it directly. */
+  #resolve(): CaptureSink {
+    if (this.#sink === undefined) {
+      this.#sink = this.engine.sinkFor(this);
+      setCapturedSink(this.res, this.#sink);
+    }
+    return this.#sink;
   }
 }
 

@@ -17,15 +17,18 @@ const isSpace = (c: number): boolean => c === 0x20 || c === 0xa0 || c === 0x1680
  * @throws {@link GripError} `ERR_GRIP_INVALID_CHANNEL` naming the broken rule.
  * @example assertChannelName('news'); // ok
  */
+const failChannel = (name: string, rule: string): never => {
+  throw new GripError('ERR_GRIP_INVALID_CHANNEL', `Invalid channel name ${show(name)}: ${rule}.`);
+};
+
 export function assertChannelName(name: unknown): asserts name is string {
-  const fail = (rule: string): never => {
-    throw new GripError('ERR_GRIP_INVALID_CHANNEL', `Invalid channel name ${show(name as string)}: ${rule}.`);
-  };
+  const fail = (rule: string): never => failChannel(name as string, rule);
   if (typeof name !== 'string') {
     throw new GripError('ERR_GRIP_INVALID_CHANNEL', `Expected a channel name string, got ${name === null ? 'null' : typeof name}.`);
   }
   if (name === '') fail('it must not be empty');
-  if (Buffer.byteLength(name, 'utf8') > MAX_CHANNEL_BYTES) fail(`it must be at most ${MAX_CHANNEL_BYTES} bytes of UTF-8`);
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short names need no byte count.
+  if (name.length * 3 > MAX_CHANNEL_BYTES && Buffer.byteLength(name, 'utf8') > MAX_CHANNEL_BYTES) fail(`it must be at most ${MAX_CHANNEL_BYTES} bytes of UTF-8`);
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c === 0x2c || c === 0x3b || c === 0x22) fail(`it must not contain ${JSON.stringify(name[i])} (',' ';' and '"' break the Grip-Channel header)`);
@@ -41,5 +44,6 @@ export function assertChannelName(name: unknown): asserts name is string {
  * @example withPrefix([{ name: 'news' }], 'app1-') // [{ name: 'app1-news' }]
  */
 export function withPrefix(channels: readonly ChannelSpec[], prefix: string): ChannelSpec[] {
+  if (prefix === '') return channels as ChannelSpec[];
   return channels.map((c) => ({ ...c, name: prefix + c.name }));
 }

@@ -68,9 +68,8 @@ export class StreamHold implements Subscriber, CaptureSink {
     res.setHeader('Connection', 'Transfer-Encoding');
     const code = status?.code ?? res.statusCode;
     const reason = status !== undefined ? status.reason || reasonPhrase(code) : res.statusMessage || undefined;
+    // (Node's HTTP server already disables Nagle on its sockets: noDelay defaults to true.)
     this.#raw.writeHead(code, reason);
-    // Small SSE chunks must not wait for Nagle.
-    res.socket?.setNoDelay(true);
   }
 
   /** The handler flushed its headers: send them now. */
