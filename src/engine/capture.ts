@@ -59,6 +59,8 @@ class Capture implements RawResponse {
   passthrough = false;
   /** The handler ended its response; later handler writes are ignored. */
   handlerEnded = false;
+  /** Whatever the engine keeps with this response (its hold). */
+  owner: unknown = undefined;
 
   constructor(res: ServerResponse, sink: CaptureSink) {
     this.res = res;
@@ -133,6 +135,17 @@ function capturedFlushHeaders(this: Captured): void {
 /** The sink a response's writes currently go to, if it is captured. */
 export function capturedSink(res: ServerResponse): CaptureSink | undefined {
   return (res as Partial<Captured>)[kCapture]?.sink;
+}
+
+/** What the engine stored with a captured response. */
+export function captureOwner(res: ServerResponse): unknown {
+  return (res as Partial<Captured>)[kCapture]?.owner;
+}
+
+/** Store `owner` with a captured response (the hold that now owns it). */
+export function setCaptureOwner(res: ServerResponse, owner: unknown): void {
+  const c = (res as Partial<Captured>)[kCapture];
+  if (c !== undefined) c.owner = owner;
 }
 
 /** Send a captured response's later writes to `sink`. */

@@ -4,7 +4,7 @@ import { applyTimeoutRules } from '../protocol/grip-headers';
 import { reasonPhrase } from '../protocol/status-text';
 import type { Instruction } from '../protocol/types';
 import { log } from '../log';
-import { captureResponse, capturedSink, setCapturedSink, passableHeaders, type CaptureSink, type RawResponse } from './capture';
+import { captureOwner, captureResponse, capturedSink, setCaptureOwner, setCapturedSink, passableHeaders, type CaptureSink, type RawResponse } from './capture';
 import type { Engine, Exchange } from './engine';
 import { ResponseHold } from './holds/response-hold';
 import type { HoldHost } from './holds/hold-host';
@@ -34,7 +34,6 @@ export class LocalEngine implements Engine, HoldHost {
   readonly #maxChannels: number;
   readonly #hub: Hub;
   readonly #holds = new Set<Hold>();
-  readonly #channelsOf = new Map<Subscriber, readonly string[]>();
   readonly #ticker = new KeepAliveTicker();
   #closed = false;
 
@@ -80,7 +79,7 @@ export class LocalEngine implements Engine, HoldHost {
     const reason = ins.status !== undefined ? (ins.status.reason || reasonPhrase(code)) : res.statusMessage || undefined;
     // The held response keeps the Date it was made at, as Pushpin keeps the origin's.
     if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
-    const hold = new ResponseHold(res, raw, ins, { code, reason, headers: passableHeaders(res), body }, (h) => this.release(h));
+    const hold = new ResponseHold(this, res, raw, ins, { code, reason, headers: passableHeaders(res), body });
     this.#track(res, hold);
     if (res.destroyed) return;
     this.subscribe(hold, ins);
@@ -91,28 +90,31 @@ export class LocalEngine implements Engine, HoldHost {
 
   #track(res: ServerResponse, hold: Hold): void {
     this.#holds.add(hold);
-    const onClose = (): void => {
-      res.off('close', onClose);
-      if (hold instanceof ResponseHold) hold.abandon();
-      else hold.release(false);
-      this.#holds.delete(hold);
-    };
-    res.on('close', onClose);
-    if (res.destroyed) onClose();
+    // One shared listener for every held response: no closure per connection.
+    setCaptureOwner(res, hold);
+    res.on('close', onHeldResponseClose);
+    if (res.destroyed) this.clientGone(hold);
+  }
+
+  /** @internal The client of `hold` went away. */
+  clientGone(hold: Hold): void {
+    if (hold instanceof ResponseHold) hold.abandon();
+    else hold.release(false);
+    this.#holds.delete(hold);
   }
 
   subscribe(hold: Subscriber, instruction: Instruction): void {
     const names = instruction.channels.map((c) => c.name);
-    this.#channelsOf.set(hold, names);
+    (hold as Hold).subscribedTo = names;
     for (const name of names) this.#hub.subscribe(name, hold);
     if (hold instanceof StreamHold && instruction.keepAlive !== undefined) this.#ticker.add(hold);
     log('hold %s on %j', hold instanceof StreamHold ? 'stream' : 'response', names);
   }
 
   release(hold: Subscriber): void {
-    const names = this.#channelsOf.get(hold);
+    const names = (hold as Hold).subscribedTo;
     if (names !== undefined) {
-      this.#channelsOf.delete(hold);
+      (hold as Hold).subscribedTo = undefined;
       for (const name of names) this.#hub.unsubscribe(name, hold);
     }
     if (hold instanceof StreamHold) this.#ticker.delete(hold);
@@ -155,6 +157,13 @@ export class LocalEngine implements Engine, HoldHost {
     }
     this.#ticker.stop();
   }
+}
+
+/** `close` listener shared by every held response (`this` is the response). */
+function onHeldResponseClose(this: ServerResponse): void {
+  this.off('close', onHeldResponseClose);
+  const hold = captureOwner(this) as Hold | undefined;
+  if (hold !== undefined) (hold.host as { clientGone(h: Hold): void }).clientGone(hold);
 }
 
 /** A response with an instruction whose handler has not written yet. */

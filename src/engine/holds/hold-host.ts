@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Instruction } from '../../protocol/types';
 import type { Subscriber } from '../hub';
+import type { StreamHold } from './stream-hold';
 
 /** What a hold needs from the engine that owns it. */
 export interface HoldHost {
@@ -13,6 +14,8 @@ export interface HoldHost {
   release(hold: Subscriber): void;
   /** Cork `socket` until the end of this tick (once per tick, however many deliveries). */
   cork(socket: Socket): void;
+  /** The client of `hold` went away. */
+  clientGone(hold: StreamHold): void;
   /** `hold`'s client is too slow: drop it. */
   overflow(hold: Subscriber, res: ServerResponse): void;
 }

@@ -5,6 +5,12 @@ import { replaceHeaders, type RawResponse } from '../capture';
 import type { Subscriber } from '../hub';
 import type { PreparedItem } from '../prepared-item';
 
+/** What a response hold needs from its engine. */
+export interface ResponseHoldHost {
+  release(hold: Subscriber): void;
+  clientGone(hold: ResponseHold): void;
+}
+
 /** The response a long-poll gets when nothing is published before its timeout. */
 export interface TimeoutResponse {
   readonly code: number;
@@ -22,18 +28,21 @@ export class ResponseHold implements Subscriber {
   readonly #res: ServerResponse;
   readonly #raw: RawResponse;
   readonly #timeout: TimeoutResponse;
-  readonly #onDone: (hold: ResponseHold) => void;
+  /** The engine that owns this hold. */
+  readonly host: ResponseHoldHost;
   readonly instruction: Instruction;
+  /** Channels this hold is subscribed to (engine bookkeeping). */
+  subscribedTo: readonly string[] | undefined;
   /** The engine's timeout handle, cleared on release. */
   timer: NodeJS.Timeout | undefined;
   #done = false;
 
-  constructor(res: ServerResponse, raw: RawResponse, instruction: Instruction, timeout: TimeoutResponse, onDone: (hold: ResponseHold) => void) {
+  constructor(host: ResponseHoldHost, res: ServerResponse, raw: RawResponse, instruction: Instruction, timeout: TimeoutResponse) {
+    this.host = host;
     this.#res = res;
     this.#raw = raw;
     this.instruction = instruction;
     this.#timeout = timeout;
-    this.#onDone = onDone;
   }
 
   deliver(item: PreparedItem): void {
@@ -56,13 +65,13 @@ export class ResponseHold implements Subscriber {
   abandon(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#onDone(this);
+    this.host.release(this);
   }
 
   #send(code: number, reason: string | undefined, headers: ReadonlyArray<readonly [string, string]>, body: Buffer): void {
     if (this.#done) return;
     this.#done = true;
-    this.#onDone(this);
+    this.host.release(this);
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return;
     replaceHeaders(res, [...headers, ['Content-Length', String(body.length)]]);

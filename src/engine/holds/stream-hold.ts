@@ -23,6 +23,8 @@ interface NodeResponseInternals {
  */
 export class StreamHold implements Subscriber, CaptureSink {
   readonly #host: HoldHost;
+  /** Channels this hold is subscribed to (engine bookkeeping). */
+  subscribedTo: readonly string[] | undefined;
   readonly #res: ServerResponse;
   readonly #raw: RawResponse;
   readonly #instruction: Instruction;
@@ -45,6 +47,11 @@ export class StreamHold implements Subscriber, CaptureSink {
     this.#res = res;
     this.#raw = raw;
     this.#instruction = instruction;
+  }
+
+  /** The engine that owns this hold. */
+  get host(): HoldHost {
+    return this.#host;
   }
 
   get keepAlive(): KeepAliveSpec | undefined {
