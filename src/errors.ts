@@ -19,6 +19,8 @@ export type GripErrorCode =
   | 'ERR_GRIP_PUBLISH_FAILED'
   /** A `Grip-Sig` token could not be created (bad key). */
   | 'ERR_GRIP_SIGNATURE'
+  /** A WebSocket-over-HTTP body or close payload from the network is malformed. */
+  | 'ERR_GRIP_WS_DECODE'
   /** A request body exceeded its size limit. */
   | 'ERR_GRIP_BODY_TOO_LARGE'
   /** The grip instance was closed; no new holds or publishes are accepted. */

@@ -29,6 +29,8 @@ const toBuffer = (chunk: unknown, encoding?: BufferEncoding): Buffer | undefined
 
 /** Apply `writeHead(code, reason?, headers?)` arguments to the response's state without sending. */
 function recordHead(res: ServerResponse, code: number, reasonOrHeaders?: unknown, maybeHeaders?: unknown): void {
+  // Node checks this in writeHead; held responses are written later, so check now, in the handler.
+  if (!Number.isInteger(code) || code < 100 || code > 999) throw new RangeError(`Invalid status code: ${String(code)}`);
   res.statusCode = code;
   let headers = maybeHeaders;
   if (typeof reasonOrHeaders === 'string') res.statusMessage = reasonOrHeaders;
@@ -68,6 +70,13 @@ class Capture implements RawResponse {
     this.proto = Object.getPrototypeOf(res) as Capture['proto'];
   }
 
+  /** Stop intercepting: from now on every call goes straight to Node. */
+  release(): void {
+    this.passthrough = true;
+    this.handlerEnded = false;
+    this.sink = new Passthrough(this);
+  }
+
   writeHead(code: number, reason?: string): void {
     this.passthrough = true;
     if (reason === undefined) this.proto.writeHead.call(this.res, code);
@@ -89,12 +98,40 @@ class Capture implements RawResponse {
   }
 }
 
+/** Hands the handler's writes straight to Node (after {@link Capture.release}). */
+class Passthrough implements CaptureSink {
+  readonly #c: Capture;
+
+  constructor(c: Capture) {
+    this.#c = c;
+  }
+
+  onWrite(chunk: Buffer): void {
+    this.#c.write(chunk);
+  }
+
+  onEnd(chunk: Buffer | undefined): void {
+    this.#c.end(chunk);
+  }
+
+  onFlushHeaders(): void {
+    this.#c.flushHeaders();
+  }
+}
+
 type Captured = ServerResponse & { [kCapture]: Capture };
 
 function capturedWriteHead(this: Captured, code: number, a?: unknown, b?: unknown): ServerResponse {
   const c = this[kCapture];
   if (c.passthrough) return c.proto.writeHead.call(this, code, a, b) as ServerResponse;
-  recordHead(this, code, a, b);
+  try {
+    recordHead(this, code, a, b);
+  } catch (err) {
+    // The handler failed mid-response: give up the capture, so whatever it
+    // (or the framework's error handler) writes next goes out as usual.
+    c.release();
+    throw err;
+  }
   return this;
 }
 

@@ -56,6 +56,9 @@ export class LocalEngine implements Engine, HoldHost {
       pending.instruction = instruction;
       return;
     }
+    if (pending !== undefined) {
+      throw new GripError('ERR_GRIP_HEADERS_SENT', 'Cannot give a GRIP instruction: this response was already written and is held. Call res.grip methods before writing the response.');
+    }
     const p = new PendingExchange(this, res, instruction);
     p.raw = captureResponse(res, p);
   }
@@ -64,7 +67,15 @@ export class LocalEngine implements Engine, HoldHost {
   sinkFor(p: PendingExchange): CaptureSink {
     const { res, raw } = p;
     const ins = p.instruction.channels.length > this.#maxChannels ? { ...p.instruction, channels: p.instruction.channels.slice(0, this.#maxChannels) } : p.instruction;
-    if (ins.hold === 'stream') {
+    // A response that cannot have a body cannot be a stream: send it as it is.
+    const code = ins.status?.code ?? res.statusCode;
+    const bodiless = res.req?.method === 'HEAD' || code === 204 || code === 304 || (code >= 100 && code < 200);
+    if (this.#closed) {
+      // close() already ran: answer now, hold nothing.
+      if (ins.hold === 'response') return new ResponseCapture(this, res, raw, { ...ins, hold: undefined });
+      return new NoHoldSink(res, raw, { ...ins, hold: undefined });
+    }
+    if (ins.hold === 'stream' && !bodiless) {
       const hold = new StreamHold(this, res, raw, ins);
       this.#track(res, hold);
       return hold;
@@ -80,10 +91,15 @@ export class LocalEngine implements Engine, HoldHost {
     // The held response keeps the Date it was made at, as Pushpin keeps the origin's.
     if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
     const hold = new ResponseHold(this, res, raw, ins, { code, reason, headers: passableHeaders(res), body });
+    if (this.#closed || ins.hold !== 'response') {
+      hold.expire();
+      return;
+    }
     this.#track(res, hold);
     if (res.destroyed) return;
     this.subscribe(hold, ins);
-    const ms = applyTimeoutRules(ins.timeoutSec) * 1000;
+    // setTimeout fires at once beyond 2^31-1 ms; longer holds are capped there (~24.8 days).
+    const ms = Math.min(applyTimeoutRules(ins.timeoutSec) * 1000, 2 ** 31 - 1);
     hold.timer = setTimeout(() => hold.expire(), ms);
     hold.timer.unref?.();
   }

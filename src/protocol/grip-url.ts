@@ -63,7 +63,11 @@ const keyBytes = (value: string, url: string, name: string): Uint8Array => {
 
 const verifyKeyOf = (value: string, url: string): Uint8Array | string => {
   const t = value.trim();
-  if (t.startsWith('-----BEGIN')) return t;
+  if (t.startsWith('-----BEGIN')) {
+    // Only an SPKI public key can verify; a certificate or private key would silently never match.
+    if (!t.startsWith('-----BEGIN PUBLIC KEY-----')) throw bad(url, 'verify-key must be a PEM public key (-----BEGIN PUBLIC KEY-----)');
+    return t;
+  }
   if (t.startsWith('{')) {
     try {
       JSON.parse(t);

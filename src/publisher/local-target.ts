@@ -1,4 +1,4 @@
-import type { TargetResult } from '../errors';
+import { GripError, type TargetResult } from '../errors';
 import type { Hub } from '../engine/hub';
 import { prepareItem, type PreparedItem } from '../engine/prepared-item';
 import type { PublishItem } from '../protocol/types';
@@ -37,8 +37,12 @@ export class LocalTarget implements PublishTarget {
   }
 
   async send(items: readonly PublishItem[]): Promise<TargetResult> {
-    this.deliver(items);
-    return OK;
+    try {
+      this.deliver(items);
+      return OK;
+    } catch (err) {
+      return { target: 'local', ok: false, error: new GripError('ERR_GRIP_PUBLISH_FAILED', `Local delivery failed: ${(err as Error).message}`, { cause: err }) };
+    }
   }
 
   async close(): Promise<void> {}

@@ -44,6 +44,7 @@ export class RemoteTarget implements PublishTarget {
   #batchBytes = 0;
   #scheduled = false;
   #closed = false;
+  #closing = false;
 
   constructor(endpoint: GripEndpoint, opts: RemoteOptions) {
     this.name = endpoint.publishUrl;
@@ -89,8 +90,9 @@ export class RemoteTarget implements PublishTarget {
     let lastError: GripError | undefined;
     let lastStatus: number | undefined;
     for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
+      if (this.#closing && attempt > 0) break;
       if (attempt > 0) await this.#delay(this.#opts.retryDelayMs * 2 ** (attempt - 1) * (1 + Math.random() / 2));
-      if (this.#closed && attempt > 0) break;
+      if (this.#closing && attempt > 0) break;
       const ac = new AbortController();
       this.#aborts.add(ac);
       const timer = setTimeout(() => ac.abort(new GripError('ERR_GRIP_PUBLISH_FAILED', `Publish to ${this.#url} timed out after ${this.#opts.timeoutMs} ms.`)), this.#opts.timeoutMs);
@@ -129,6 +131,8 @@ export class RemoteTarget implements PublishTarget {
 
   async close(): Promise<void> {
     if (this.#batch.length > 0) this.#flush();
+    // Queued batches still get their current attempt, but no more retries.
+    this.#closing = true;
     await this.#queue.onIdle();
     this.#closed = true;
     for (const ac of this.#aborts) ac.abort(new GripError('ERR_GRIP_CLOSED', 'Publisher was closed.'));

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { reasonPhrase } from '../../protocol/status-text';
 import type { Instruction } from '../../protocol/types';
 import { replaceHeaders, type RawResponse } from '../capture';
+import { log } from '../../log';
 import type { Subscriber } from '../hub';
 import type { PreparedItem } from '../prepared-item';
 
@@ -74,8 +75,15 @@ export class ResponseHold implements Subscriber {
     this.host.release(this);
     const res = this.#res;
     if (res.destroyed || res.writableEnded) return;
-    replaceHeaders(res, [...headers, ['Content-Length', String(body.length)]]);
-    this.#raw.writeHead(code, reason || reasonPhrase(code) || undefined);
-    this.#raw.end(body);
+    const bodiless = code === 204 || code === 304 || (code >= 100 && code < 200);
+    try {
+      replaceHeaders(res, bodiless ? headers : [...headers, ['Content-Length', String(body.length)]]);
+      this.#raw.writeHead(code, reason || reasonPhrase(code) || undefined);
+      this.#raw.end(bodiless ? undefined : body);
+    } catch (err) {
+      // A published response Node refuses (bad header, bad status): the client cannot get it; drop the connection rather than leave it hanging.
+      log('dropping long-poll client: cannot send published response: %s', (err as Error).message);
+      res.destroy();
+    }
   }
 }

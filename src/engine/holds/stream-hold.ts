@@ -8,6 +8,9 @@ import type { Subscriber } from '../hub';
 import { chunkOf, runChunks, type PreparedItem, type PreparedRun } from '../prepared-item';
 import type { HoldHost } from './hold-host';
 
+/** Pushpin buffers an instruct response body up to this size; a larger stream body is streamed. */
+const INITIAL_BODY_BUFFER_BYTES = 100_000;
+
 /** Node's response fields that say whether bytes written to its socket land right after the response's own. */
 interface NodeResponseInternals {
   readonly chunkedEncoding?: boolean;
@@ -35,6 +38,8 @@ export class StreamHold implements Subscriber, CaptureSink {
    */
   #socket: Socket | undefined;
   #headSent = false;
+  #initial: Buffer[] = [];
+  #initialBytes = 0;
   #subscribed = false;
   #released = false;
   /** Set on every write; the keep-alive ticker reads and clears it. */
@@ -72,7 +77,12 @@ export class StreamHold implements Subscriber, CaptureSink {
     // Pushpin keeps the origin's Date and its position, then condure adds
     // `Connection: Transfer-Encoding` before the chunked encoding header.
     if (!res.hasHeader('date')) res.setHeader('Date', httpDate());
-    res.setHeader('Connection', 'Transfer-Encoding');
+    if (res.req?.httpVersion === '1.0') {
+      // No chunking for HTTP/1.0: Pushpin sends no Connection header and closes at the end.
+      res.removeHeader('connection');
+    } else {
+      res.setHeader('Connection', res.shouldKeepAlive ? 'Transfer-Encoding' : ['close', 'Transfer-Encoding']);
+    }
     const code = status?.code ?? res.statusCode;
     const reason = status !== undefined ? status.reason || reasonPhrase(code) : res.statusMessage || undefined;
     // (Node's HTTP server already disables Nagle on its sockets: noDelay defaults to true.)
@@ -81,14 +91,29 @@ export class StreamHold implements Subscriber, CaptureSink {
 
   /** The handler flushed its headers: send them now. */
   flushHead(): void {
+    if (this.#released) return;
     this.sendHead();
     this.#raw.flushHeaders();
   }
 
-  /** Initial body bytes written by the handler. */
+  /**
+   * Initial body bytes written by the handler. As Pushpin does, they are sent
+   * together when the handler ends its response, unless they grow past
+   * Pushpin's 100,000-byte instruct limit, after which the body streams.
+   */
   writeInitial(chunk: Buffer): void {
+    if (this.#released) return;
+    this.#initial.push(chunk);
+    this.#initialBytes += chunk.length;
+    if (this.#initialBytes > INITIAL_BODY_BUFFER_BYTES) this.#flushInitial();
+  }
+
+  #flushInitial(): void {
+    if (this.#initial.length === 0) return;
     this.sendHead();
-    this.#raw.write(chunk);
+    const body = this.#initial.length === 1 ? (this.#initial[0] as Buffer) : Buffer.concat(this.#initial);
+    this.#initial = [];
+    this.#raw.write(body);
   }
 
   onWrite(chunk: Buffer): void {
@@ -97,6 +122,7 @@ export class StreamHold implements Subscriber, CaptureSink {
 
   onEnd(chunk: Buffer | undefined): void {
     if (chunk !== undefined && chunk.length > 0) this.writeInitial(chunk);
+    this.#flushInitial();
     this.start();
   }
 
