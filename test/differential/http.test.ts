@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { open, request, type Observed } from '../helpers/http-client';
 import { normalise, useModes, type Mode } from './harness';
 
@@ -65,6 +66,28 @@ describe('differential: local mode and Pushpin look the same to clients', () => 
       return normalise({ ...head, body });
     }, 'sse-empty');
     expect(l).toMatchObject({ status: 200, body: 'event: message\ndata: first\n\n' });
+    expect(p).toEqual(l);
+  });
+
+  it('raw bytes: a multi-write initial body and a Connection: close request, to the close action', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const { hostname, port } = new URL(m.baseUrl);
+      const sock = net.connect(Number(port), hostname);
+      let data = '';
+      sock.setEncoding('latin1');
+      sock.on('data', (d: string) => (data += d));
+      const closed = new Promise((r) => sock.on('close', r));
+      sock.write(`GET /multi?ch=${ch} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      await new Promise<void>((resolve) => {
+        const check = (): void => (data.includes('c\n\r\n') ? resolve() : void sock.once('data', check));
+        check();
+      });
+      await m.grip.publisher.publishFormats(ch, { httpStream: { content: 'published\n' } });
+      await m.grip.publisher.publishFormats(ch, { httpStream: { action: 'close' } });
+      await closed;
+      return data.replace(/^Date: .*$/m, 'Date: <date>');
+    }, 'rawbytes');
+    expect(l).toContain('Connection: close\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n6\r\na\nb\nc\n\r\na\r\npublished\n\r\n0\r\n\r\n');
     expect(p).toEqual(l);
   });
 

@@ -60,6 +60,14 @@ export function scenarioApp(grip: Grip, log: OriginLog): express.Express {
     res.type('text/plain').end('init\n');
   });
 
+  app.get('/multi', (req, res) => {
+    res.grip.stream({ channels: str(req.query.ch, 'multi') });
+    res.type('text/plain');
+    res.write('a\n');
+    res.write('b\n');
+    res.end('c\n');
+  });
+
   app.get('/two', (req, res) => {
     res.grip.stream({ channels: [str(req.query.a, 'a'), str(req.query.b, 'b')] });
     res.type('text/plain').end('two channels\n');
