@@ -39,27 +39,15 @@ export class Hub {
     if (set.size === 0) this.#channels.delete(channel);
   }
 
-  /** Number of subscribers on `channel`. */
-  count(channel: string): number {
-    return this.#channels.get(channel)?.size ?? 0;
-  }
-
-  /** Number of channels with at least one subscriber. */
-  get channelCount(): number {
-    return this.#channels.size;
-  }
-
   /**
    * Fan `item` out to every current subscriber of its channel and return how
-   * many there were. Subscribers that leave during delivery (a long-poll that
-   * completes) are handled by iterating over a snapshot only when needed.
+   * many there were. Subscribers may leave during delivery (a long-poll that
+   * completes): a Set iterator skips deleted entries, so no copy is needed.
    */
   publish(item: PreparedItem): number {
     const set = this.#channels.get(item.channel);
     if (set === undefined) return 0;
     const n = set.size;
-    // Deliveries may unsubscribe (a response hold completes, a stream closes);
-    // a Set iterator tolerates deletion of visited entries, so no copy is needed.
     for (const sub of set) sub.deliver(item);
     return n;
   }

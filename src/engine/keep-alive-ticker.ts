@@ -10,13 +10,11 @@ const TICK_MS = 250;
  */
 export class KeepAliveTicker {
   readonly #holds = new Set<StreamHold>();
-  readonly #bytes = new WeakMap<StreamHold, Buffer>();
   #timer: NodeJS.Timeout | undefined;
 
   add(hold: StreamHold): void {
     const ka = hold.keepAlive;
     if (ka === undefined) return;
-    this.#bytes.set(hold, Buffer.from(ka.data));
     hold.wrote = false;
     hold.keepAliveDueAt = Date.now() + delayMs(ka.timeoutSec);
     this.#holds.add(hold);
@@ -45,7 +43,7 @@ export class KeepAliveTicker {
         hold.wrote = false;
         hold.keepAliveDueAt = now + delayMs(ka.timeoutSec);
       } else if (now >= hold.keepAliveDueAt) {
-        hold.writeKeepAlive(this.#bytes.get(hold) as Buffer);
+        hold.writeKeepAlive(ka.data);
         hold.keepAliveDueAt = now + delayMs(ka.timeoutSec);
       }
     }

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { GripError } from '../errors';
 import { assertChannelName, withPrefix } from '../protocol/channel';
 import type { ChannelSpec, Instruction, KeepAliveSpec, StatusSpec } from '../protocol/types';
@@ -180,6 +179,3 @@ export class ResponseGrip {
     });
   }
 }
-
-/** @internal Whether `res` already carries a ResponseGrip. */
-export const hasGrip = (res: ServerResponse): boolean => (res as { grip?: unknown }).grip instanceof ResponseGrip;

@@ -190,8 +190,8 @@ export class StreamHold implements Subscriber, CaptureSink {
   }
 
   /** Write keep-alive bytes (called by the ticker). */
-  writeKeepAlive(data: Buffer): void {
-    if (!this.#released) this.#raw.write(data);
+  writeKeepAlive(data: Uint8Array): void {
+    if (!this.#released) this.#raw.write(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
 
   /** Stop holding: unsubscribe and, if `end`, finish the response cleanly. */
