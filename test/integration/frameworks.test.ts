@@ -36,37 +36,25 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
 
 type Mount = (grip: Grip) => RequestListener;
 
+/** The same routes on an Express app, whichever major version made it. */
+const expressMount =
+  (make: () => express.Express): Mount =>
+  (grip) => {
+    const app = make();
+    app.use(grip.middleware);
+    app.get('/sse', sseHandler);
+    app.get('/lp', (req, res) => {
+      res.grip.longPoll({ channels: String(req.query.ch), timeoutMs: 20_000 });
+      res.set('X-Held-By', 'origin');
+      res.json({ messages: [] });
+    });
+    app.get('/plain', plainHandler);
+    return app;
+  };
+
 const frameworks: Array<[string, Mount]> = [
-  [
-    'Express 5',
-    (grip) => {
-      const app = express();
-      app.use(grip.middleware);
-      app.get('/sse', sseHandler);
-      app.get('/lp', (req, res) => {
-        res.grip.longPoll({ channels: String(req.query.ch), timeoutMs: 20_000 });
-        res.set('X-Held-By', 'origin');
-        res.json({ messages: [] });
-      });
-      app.get('/plain', plainHandler);
-      return app;
-    },
-  ],
-  [
-    'Express 4',
-    (grip) => {
-      const app = express4();
-      app.use(grip.middleware);
-      app.get('/sse', sseHandler);
-      app.get('/lp', (req, res) => {
-        res.grip.longPoll({ channels: String(req.query.ch), timeoutMs: 20_000 });
-        res.set('X-Held-By', 'origin');
-        res.json({ messages: [] });
-      });
-      app.get('/plain', plainHandler);
-      return app;
-    },
-  ],
+  ['Express 5', expressMount(() => express())],
+  ['Express 4', expressMount(() => express4() as unknown as express.Express)],
   [
     'Connect',
     (grip) => {

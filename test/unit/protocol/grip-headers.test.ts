@@ -1,4 +1,3 @@
-import { GripError } from '../../../src/errors';
 import {
   applyTimeoutRules,
   encodeChannelHeader,
@@ -13,20 +12,12 @@ import {
 } from '../../../src/protocol/grip-headers';
 import { reasonPhrase } from '../../../src/protocol/status-text';
 import type { Instruction } from '../../../src/protocol/types';
+import { errorOf } from '../../helpers/errors';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
 const text = (b: Uint8Array | undefined): string => Buffer.from(b ?? new Uint8Array()).toString('utf8');
 const asObject = (pairs: Array<[string, string]>): Record<string, string> => Object.fromEntries(pairs);
 
-const errorOf = (fn: () => unknown): GripError => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GripError);
-    return err as GripError;
-  }
-  throw new Error('expected a throw');
-};
 const messageOf = (fn: () => unknown): string => {
   const err = errorOf(fn);
   expect(err.code).toBe('ERR_GRIP_INVALID_INSTRUCTION');

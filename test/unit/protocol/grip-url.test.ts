@@ -1,18 +1,10 @@
-import { GripError } from '../../../src/errors';
+import type { GripError } from '../../../src/errors';
 import { parseGripUrl, parseGripUrls } from '../../../src/protocol/grip-url';
+import { errorOf as errorOfCode } from '../../helpers/errors';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
 
-const errorOf = (fn: () => unknown): GripError => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GripError);
-    expect((err as GripError).code).toBe('ERR_GRIP_INVALID_URL');
-    return err as GripError;
-  }
-  throw new Error('expected a throw');
-};
+const errorOf = (fn: () => unknown): GripError => errorOfCode(fn, 'ERR_GRIP_INVALID_URL');
 
 describe('parseGripUrl (js-grip grip.test.ts vectors)', () => {
   it('reads iss and a base64 key', () => {

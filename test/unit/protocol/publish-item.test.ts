@@ -1,19 +1,11 @@
-import { GripError } from '../../../src/errors';
+import type { GripError } from '../../../src/errors';
 import { itemToJson, normalizeHeaders, parsePublishJson, publishBodyToJson } from '../../../src/protocol/publish-item';
 import type { PublishItem } from '../../../src/protocol/types';
+import { errorOf as errorOfCode } from '../../helpers/errors';
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
 
-const errorOf = (fn: () => unknown): GripError => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GripError);
-    expect((err as GripError).code).toBe('ERR_GRIP_INVALID_PUBLISH');
-    return err as GripError;
-  }
-  throw new Error('expected a throw');
-};
+const errorOf = (fn: () => unknown): GripError => errorOfCode(fn, 'ERR_GRIP_INVALID_PUBLISH');
 
 const one = (item: unknown): PublishItem => {
   const items = parsePublishJson(JSON.stringify({ items: [item] }));

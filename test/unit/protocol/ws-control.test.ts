@@ -1,4 +1,3 @@
-import { GripError } from '../../../src/errors';
 import {
   CONTROL_PREFIX,
   MESSAGE_PREFIX,
@@ -15,19 +14,11 @@ import {
 import type { ParsedControlMessage, WsControlMessage } from '../../../src/protocol/ws-control';
 import { WS_DISCONNECT, WS_OPEN, decodeWsEvents, encodeWsEvents, wsBinary, wsClose, wsPing, wsText } from '../../../src/protocol/ws-events';
 import type { WsEvent } from '../../../src/protocol/ws-events';
+import { errorOf } from '../../helpers/errors';
 
 const wire = (s: string): Buffer => Buffer.from(s, 'latin1');
 const latin1 = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('latin1'));
 
-const errorOf = (fn: () => unknown): GripError => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GripError);
-    return err as GripError;
-  }
-  throw new Error('expected a throw');
-};
 
 const reasonOf = (text: string): string => {
   const r = parseControlMessage(text);

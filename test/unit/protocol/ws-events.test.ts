@@ -1,4 +1,3 @@
-import { GripError } from '../../../src/errors';
 import type { GripErrorCode } from '../../../src/errors';
 import {
   WS_DISCONNECT,
@@ -19,6 +18,7 @@ import {
   wsText,
 } from '../../../src/protocol/ws-events';
 import type { WsEvent } from '../../../src/protocol/ws-events';
+import { errorOf } from '../../helpers/errors';
 
 /** Wire text: every char is one byte (latin1), so `\x03\xe8` is two bytes. */
 const wire = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -29,15 +29,6 @@ const utf8 = (b: Uint8Array | undefined): string | undefined => (b === undefined
 /** Events as `[type, latin1 content]` pairs, easy to compare. */
 const show = (events: readonly WsEvent[]): Array<[string, string | undefined]> => events.map((e) => [e.type, latin1(e.content)]);
 
-const errorOf = (fn: () => unknown): GripError => {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(GripError);
-    return err as GripError;
-  }
-  throw new Error('expected a throw');
-};
 
 const decodeError = (body: string, code: GripErrorCode = 'ERR_GRIP_WS_DECODE'): string => {
   const err = errorOf(() => decodeWsEvents(wire(body)));
