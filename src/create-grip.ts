@@ -4,6 +4,7 @@ import { LocalEngine } from './engine/local-engine';
 import { ProxyEngine } from './engine/proxy-engine';
 import { log } from './log';
 import { makeMiddleware, type GripMiddleware } from './middleware/grip-middleware';
+import { websocket, type WebSocketHandler, type WebSocketOptions } from './middleware/websocket';
 import { resolveOptions, resolveRemoteOptions, type GripOptions, type RemotePublishOptions } from './options';
 import { GripError } from './errors';
 import { parseGripUrls } from './protocol/grip-url';
@@ -21,6 +22,12 @@ export interface Grip {
   readonly middleware: GripMiddleware;
   /** Publishes to in-process holds and to every configured GRIP endpoint. */
   readonly publisher: Publisher;
+  /**
+   * A route handler for WebSocket connections behind the GRIP proxy
+   * (WebSocket-over-HTTP); see {@link websocket}. Channels get the grip's `prefix`.
+   * @example app.all('/ws', grip.websocket((ws) => { if (ws.opening) ws.accept().subscribe('news'); }));
+   */
+  websocket(handler: WebSocketHandler, options?: Omit<WebSocketOptions, 'channelPrefix'>): ReturnType<typeof websocket>;
   /** Connections held in-process right now. */
   readonly holdCount: number;
   /**
@@ -60,6 +67,7 @@ export function createGrip(options?: GripOptions): Grip {
     mode,
     middleware: makeMiddleware({ local, proxy, verifiers, requireProxy: o.requireProxy, prefix: o.prefix }),
     publisher,
+    websocket: (handler, wsOptions) => websocket(handler, { ...wsOptions, channelPrefix: o.prefix }),
     get holdCount() {
       return local?.holdCount ?? 0;
     },
