@@ -15,4 +15,8 @@ module.exports = {
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
   ],
   testTimeout: 30000,
+  // One file at a time: several files start their own Pushpin and Chromium,
+  // and on a 2-core machine running them side by side starves Pushpin's
+  // startup and its subscription handling (timing, not logic, then fails).
+  maxWorkers: 1,
 };

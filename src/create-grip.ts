@@ -2,6 +2,8 @@ import type { Engine } from './engine/engine';
 import { Hub } from './engine/hub';
 import { LocalEngine } from './engine/local-engine';
 import { ProxyEngine } from './engine/proxy-engine';
+import { WsBridge } from './engine/ws-bridge';
+import type { RequestListener, Server } from 'node:http';
 import { log } from './log';
 import { makeMiddleware, type GripMiddleware } from './middleware/grip-middleware';
 import { websocket, type WebSocketHandler, type WebSocketOptions } from './middleware/websocket';
@@ -28,7 +30,17 @@ export interface Grip {
    * @example app.all('/ws', grip.websocket((ws) => { if (ws.opening) ws.accept().subscribe('news'); }));
    */
   websocket(handler: WebSocketHandler, options?: Omit<WebSocketOptions, 'channelPrefix'>): ReturnType<typeof websocket>;
-  /** Connections held in-process right now. */
+  /**
+   * Local mode WebSockets: accept WebSocket upgrades on `server` (the
+   * `node:http` / `node:https` server running the app) and drive the app's
+   * `grip.websocket()` routes in-process, as Pushpin would. Each socket's
+   * events go to `app` (default: the server's request listener) as
+   * WebSocket-over-HTTP requests, without any network hop. Does nothing when
+   * the grip holds nothing in-process (`local: false` or `requireProxy`).
+   * @example const server = app.listen(3000); grip.attach(server);
+   */
+  attach(server: Server, app?: RequestListener): void;
+  /** Connections held in-process right now (HTTP holds and local-mode WebSockets). */
   readonly holdCount: number;
   /**
    * Stop: every stream held in-process ends, every long-poll gets its timeout
@@ -61,18 +73,26 @@ export function createGrip(options?: GripOptions): Grip {
   for (const e of o.endpoints) targets.push(new RemoteTarget(e, o.remote));
   const publisher = new Publisher(targets, o.prefix);
   const mode = proxy === undefined ? 'local' : 'proxy';
+  const bridge = local !== undefined && !o.requireProxy && o.local !== false ? new WsBridge({ hub, maxChannels: o.local.maxChannelsPerConnection, maxBufferedBytes: o.local.maxBufferedBytes }) : undefined;
   log('mode %s, targets %s', mode, publisher.targets.join(', '));
   let closing: Promise<void> | undefined;
   return {
     mode,
-    middleware: makeMiddleware({ local, proxy, verifiers, requireProxy: o.requireProxy, prefix: o.prefix }),
+    middleware: makeMiddleware({ local, proxy, verifiers, requireProxy: o.requireProxy, prefix: o.prefix, bridge }),
     publisher,
     websocket: (handler, wsOptions) => websocket(handler, { ...wsOptions, channelPrefix: o.prefix }),
+    attach(server, app) {
+      if (bridge === undefined) {
+        log('attach(): no local engine (local: false or requireProxy); WebSocket upgrades are not handled');
+        return;
+      }
+      bridge.attach(server, app);
+    },
     get holdCount() {
-      return local?.holdCount ?? 0;
+      return (local?.holdCount ?? 0) + (bridge?.count ?? 0);
     },
     close() {
-      closing ??= Promise.all([local?.close(), publisher.close()]).then(() => undefined);
+      closing ??= Promise.all([local?.close(), bridge?.close(), publisher.close()]).then(() => undefined);
       return closing;
     },
   };

@@ -15,6 +15,7 @@ export type { RequestGrip } from './middleware/request-grip';
 export { websocket } from './middleware/websocket';
 export type { WebSocketHandler, WebSocketOptions } from './middleware/websocket';
 export { WebSocketContext, WS_MAX_SUBSCRIPTIONS } from './protocol/ws-context';
+export { WS_LOCAL_MAX_PAYLOAD } from './engine/ws-bridge';
 export type { WebSocketMessage, WebSocketCloseInfo, WebSocketContextInit, AcceptOptions, WebSocketResponse } from './protocol/ws-context';
 export { Publisher, defaultItem } from './publisher/publisher';
 export type { PublishOptions, PublishResult, Formats } from './publisher/publisher';

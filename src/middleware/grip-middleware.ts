@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/engine';
+import { kBridged } from '../engine/ws-bridge';
 import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
 import { log } from '../log';
 import { requestGrip } from './request-grip';
@@ -16,16 +17,17 @@ export interface MiddlewareDeps {
   readonly verifiers: readonly SigVerifier[];
   readonly requireProxy: boolean;
   readonly prefix: string;
+  /** The grip's local-mode WebSocket bridge: its in-process requests are trusted like the proxy's. */
+  readonly bridge?: object | undefined;
 }
 
 const NOT_PROXIED = 'Not Implemented: this endpoint must be reached through the GRIP proxy.\n';
 
 /** @internal Build the per-request function. */
 export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
-  const { local, proxy, verifiers, requireProxy, prefix } = deps;
+  const { local, proxy, verifiers, requireProxy, prefix, bridge } = deps;
 
-  const attach = (req: IncomingMessage, res: ServerResponse, proxied: boolean, next: (err?: unknown) => void): void => {
-    const engine = proxied ? proxy : local;
+  const attach = (req: IncomingMessage, res: ServerResponse, proxied: boolean, next: (err?: unknown) => void, engine = proxied ? proxy : local): void => {
     if (engine === undefined || (requireProxy && !proxied)) {
       log('refusing %s %s: not proxied', req.method, req.url);
       res.statusCode = 501;
@@ -39,6 +41,11 @@ export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
   };
 
   return function gripMiddleware(req, res, next) {
+    if (bridge !== undefined && (req as unknown as Record<symbol, unknown>)[kBridged] === bridge) {
+      // A WebSocket-over-HTTP request made in-process by this grip's local-mode bridge.
+      attach(req, res, true, next, local ?? proxy);
+      return;
+    }
     const sig = req.headers['grip-sig'];
     if (typeof sig !== 'string' || verifiers.length === 0) {
       attach(req, res, false, next);

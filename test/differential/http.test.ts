@@ -36,14 +36,34 @@ async function publishUntilAnswered(done: Promise<Observed>, publish: () => Prom
   return done;
 }
 
+/** Scaffolding bytes, stripped from every body before comparing. */
+const PROBE = ':sync\n';
+const strip = (body: string): string => body.split(PROBE).join('');
+
+/**
+ * Behind Pushpin nothing tells the origin when a stream's subscription is
+ * live (under load it can lag the client's first bytes). Publish a probe on
+ * each channel until the client has seen it; tests strip the probes.
+ */
+async function syncStream(m: Mode, channels: string[], seen: () => string): Promise<void> {
+  for (const ch of channels) {
+    const before = seen().split(PROBE).length;
+    for (let i = 0; i < 50 && seen().split(PROBE).length === before; i++) {
+      await m.grip.publisher.publishFormats(ch, { httpStream: { content: PROBE } });
+      for (let j = 0; j < 20 && seen().split(PROBE).length === before; j++) await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
 describe('differential: local mode and Pushpin look the same to clients', () => {
   it('SSE stream: initial event, then three published events', async () => {
     const [l, p] = await both(async (m, ch) => {
       const c = open(`${m.baseUrl}/sse?ch=${ch}`);
       const head = await c.head;
       await c.waitFor((t) => t.includes('connected'));
+      await syncStream(m, [ch], c.text);
       for (const word of ['one', 'two', 'three']) await m.grip.publisher.publish(ch, word, { event: 'message' });
-      const body = await c.waitFor((t) => t.includes('three'));
+      const body = strip(await c.waitFor((t) => t.includes('three')));
       c.close();
       return normalise({ ...head, body });
     }, 'sse');
@@ -82,10 +102,11 @@ describe('differential: local mode and Pushpin look the same to clients', () => 
         const check = (): void => (data.includes('c\n\r\n') ? resolve() : void sock.once('data', check));
         check();
       });
+      await syncStream(m, [ch], () => data);
       await m.grip.publisher.publishFormats(ch, { httpStream: { content: 'published\n' } });
       await m.grip.publisher.publishFormats(ch, { httpStream: { action: 'close' } });
       await closed;
-      return data.replace(/^Date: .*$/m, 'Date: <date>');
+      return data.split(`6\r\n${PROBE}\r\n`).join('').replace(/^Date: .*$/m, 'Date: <date>');
     }, 'rawbytes');
     expect(l).toContain('Connection: close\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n6\r\na\nb\nc\n\r\na\r\npublished\n\r\n0\r\n\r\n');
     expect(p).toEqual(l);
@@ -95,11 +116,13 @@ describe('differential: local mode and Pushpin look the same to clients', () => 
     const [l, p] = await both(async (m, ch) => {
       const c = open(`${m.baseUrl}/stream?ch=${ch}`);
       await c.waitFor((t) => t === 'init\n');
+      await syncStream(m, [ch], c.text);
       await m.grip.publisher.publishFormats(ch, { httpStream: { content: 'line 1\n' } });
       await m.grip.publisher.publishFormats(ch, { httpStream: { content: Buffer.from([0, 1, 2, 10]) } });
       await c.waitFor((t) => t.endsWith('\x00\x01\x02\n'));
       await m.grip.publisher.publishFormats(ch, { httpStream: { action: 'close' } });
-      return normalise(await c.done);
+      const done = await c.done;
+      return normalise({ ...done, body: strip(done.body) });
     }, 'raw');
     expect(l).toMatchObject({ status: 200, body: 'init\nline 1\n\x00\x01\x02\n' });
     expect(p).toEqual(l);
@@ -109,10 +132,11 @@ describe('differential: local mode and Pushpin look the same to clients', () => 
     const [l, p] = await both(async (m, ch) => {
       const c = open(`${m.baseUrl}/two?a=${ch}-a&b=${ch}-b`);
       await c.waitFor((t) => t === 'two channels\n');
+      await syncStream(m, [`${ch}-a`, `${ch}-b`], c.text);
       await m.grip.publisher.publishFormats(`${ch}-a`, { httpStream: { content: 'on a\n' } });
       await m.grip.publisher.publishFormats(`${ch}-b`, { httpStream: { content: 'on b\n' } });
       await m.grip.publisher.publishFormats(`${ch}-a`, { httpStream: { content: 'a again\n' } });
-      const body = await c.waitFor((t) => t.endsWith('a again\n'));
+      const body = strip(await c.waitFor((t) => t.endsWith('a again\n')));
       c.close();
       return body;
     }, 'two');
@@ -164,12 +188,13 @@ describe('differential: local mode and Pushpin look the same to clients', () => 
     const [l, p] = await both(async (m, ch) => {
       const c = open(`${m.baseUrl}/ka?ch=${ch}&sec=2`);
       await c.waitFor((t) => t === 'keep-alive test\n');
+      await syncStream(m, [ch], c.text);
       for (let i = 0; i < 5; i++) {
         // The pacing is the scenario: a message every 400 ms keeps a 2 s idle timer from firing.
         await new Promise((r) => setTimeout(r, 400));
         await m.grip.publisher.publishFormats(ch, { httpStream: { content: `m${i}\n` } });
       }
-      const body = await c.waitFor((t) => t.endsWith('ka\n'));
+      const body = strip(await c.waitFor((t) => t.endsWith('ka\n') && !t.endsWith(PROBE)));
       c.close();
       return body;
     }, 'ka-idle');
@@ -181,11 +206,12 @@ describe('differential: local mode and Pushpin look the same to clients', () => 
     const [l, p] = await both(async (m, ch) => {
       const c = open(`${m.baseUrl}/ka?ch=${ch}&sec=1&mode=interval`);
       await c.waitFor((t) => t === 'keep-alive test\n');
+      await syncStream(m, [ch], c.text);
       for (let i = 0; i < 6; i++) {
         await new Promise((r) => setTimeout(r, 400));
         await m.grip.publisher.publishFormats(ch, { httpStream: { content: `m${i}\n` } });
       }
-      const body = await c.waitFor((t) => t.includes('m5\n'));
+      const body = strip(await c.waitFor((t) => t.includes('m5\n')));
       c.close();
       // Where exactly the keep-alives fall is random (Pushpin jitters them); that some fell between messages is not.
       return { messages: body.replace(/ka\n/g, ''), keepAlives: (body.match(/ka\n/g) ?? []).length > 0 };

@@ -298,7 +298,7 @@ describeBrowserBehindPushpin('chat example, behind Pushpin', () => {
 
   beforeAll(async () => {
     chat = await startChatBehindPushpin(); // free ports for the origin and both Pushpin ports
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await chat?.stop();

@@ -1,0 +1,726 @@
+/**
+ * Local-mode WebSockets: gripkit plays Pushpin's part in-process. Real
+ * WebSocket upgrades on the app's own HTTP server are accepted with `ws`;
+ * each connection's events are encoded as WebSocket-over-HTTP
+ * (grip-protocol.md §4) and dispatched to the app's request listener as
+ * synthetic in-process requests (no port, no loopback TCP); the replies are
+ * applied to the socket as Pushpin would (scenario (d) of pushpin-behaviour.md).
+ */
+import { randomUUID } from 'node:crypto';
+import { IncomingMessage, ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { log } from '../log';
+import { parseGripExtension, classifyOriginMessage, type GripExtension, type ParsedControlMessage } from '../protocol/ws-control';
+import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_MAX_BODY_BYTES, WS_OPEN, wsClose } from '../protocol/ws-events';
+import type { WsEvent } from '../protocol/ws-events';
+import type { Hub, Subscriber } from './hub';
+import type { PreparedItem } from './prepared-item';
+
+/**
+ * Marks a request made by a {@link WsBridge}: its value is the bridge. A
+ * Symbol, not a header, so a client cannot forge it; the middleware trusts
+ * the request only when the value is its own grip's bridge.
+ * @internal
+ */
+export const kBridged: unique symbol = Symbol('gripkit.wsBridge');
+
+/**
+ * Largest WebSocket message accepted from a client in local mode, in bytes:
+ * one message must fit in one WebSocket-over-HTTP body under the handler's
+ * default limit. A larger frame closes the connection with 1009.
+ */
+export const WS_LOCAL_MAX_PAYLOAD = WS_MAX_BODY_BYTES - 32;
+
+/** Content bytes batched into one request while another is in flight (Pushpin's limit). */
+const BATCH_BYTES = 200_000;
+
+/** Pushpin raises a `Keep-Alive-Interval` below this to it, in seconds. */
+const MIN_KEEP_ALIVE_SEC = 20;
+
+/** How long {@link WsBridge.close} waits for clients to answer the 1001 close before dropping them. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Options of a {@link WsBridge}. */
+export interface WsBridgeOptions {
+  readonly hub: Hub;
+  /** Channels per connection; extra subscriptions are ignored (Pushpin's `connection_subscription_max`). */
+  readonly maxChannels: number;
+  /** Bytes that may queue for one slow client before it is dropped. */
+  readonly maxBufferedBytes: number;
+}
+
+interface Reply {
+  readonly status: number;
+  /** Lower-case names, in order. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+}
+
+interface Attached {
+  readonly wss: WebSocketServer;
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly app: RequestListener | undefined;
+}
+
+/** What the OPEN reply decided, read by the `ws` server's hooks during `handleUpgrade`. */
+interface Handshake {
+  readonly protocol: string | undefined;
+  readonly extraHeaders: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Reply headers never copied into the 101 answer. */
+const NOT_IN_101 = new Set(['content-type', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'keep-alive', 'keep-alive-interval', 'sec-websocket-extensions', 'sec-websocket-protocol', 'sec-websocket-accept']);
+
+/** Client handshake headers not passed on to the app (Pushpin sets its own, or they would let a client forge meta). */
+const NOT_FORWARDED = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-extensions',
+  'content-length',
+  'transfer-encoding',
+  'content-type',
+  'accept',
+  'connection-id',
+  'grip-sig',
+  'keep-alive-interval',
+]);
+
+const reasonOf = (err: unknown): string => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+
+const headerOf = (reply: Reply, name: string): string | undefined => {
+  for (const [k, v] of reply.headers) if (k === name) return v;
+  return undefined;
+};
+
+const pairsOf = (headers: OutgoingHttpHeaders): Array<[string, string]> => {
+  const out: Array<[string, string]> = [];
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.push([k.toLowerCase(), String(x)]);
+    else out.push([k.toLowerCase(), String(v)]);
+  }
+  return out;
+};
+
+type Callback = (err?: Error | null) => void;
+type Loose = Record<string, unknown>;
+
+/**
+ * Run `listener` on a synthetic POST and collect its response. Nothing
+ * touches a socket: the request body is pushed in, the response's
+ * writeHead/write/end are replaced on the instance.
+ */
+function dispatch(listener: RequestListener, init: { url: string; headers: IncomingHttpHeaders; body: Buffer; token: WsBridge; remote: Duplex }): Promise<Reply> {
+  const sock = new Socket();
+  // Let `req.ip` / `req.secure` see the real client.
+  const remote = init.remote as Partial<Socket> & { encrypted?: boolean };
+  Object.defineProperty(sock, 'remoteAddress', { value: remote.remoteAddress });
+  Object.defineProperty(sock, 'remotePort', { value: remote.remotePort });
+  if (remote.encrypted === true) Object.defineProperty(sock, 'encrypted', { value: true });
+  const req = new IncomingMessage(sock);
+  req.method = 'POST';
+  req.url = init.url;
+  req.httpVersion = '1.1';
+  req.httpVersionMajor = 1;
+  req.httpVersionMinor = 1;
+  const raw: string[] = [];
+  for (const [k, v] of Object.entries(init.headers)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) raw.push(k, x);
+    else raw.push(k, v);
+  }
+  req.rawHeaders = raw;
+  req.headers = init.headers;
+  (req as unknown as Record<symbol, unknown>)[kBridged] = init.token;
+  if (init.body.length > 0) req.push(init.body);
+  req.push(null);
+  req.complete = true;
+
+  const res = new ServerResponse(req);
+  return new Promise<Reply>((resolve) => {
+    let status = 200;
+    let headers: Array<[string, string]> | undefined;
+    const chunks: Buffer[] = [];
+    let done = false;
+    const head = (): void => {
+      if (headers !== undefined) return;
+      status = res.statusCode;
+      headers = pairsOf(res.getHeaders());
+      // headersSent is `!!this._header`.
+      (res as unknown as Loose)._header = `HTTP/1.1 ${status}\r\n`;
+    };
+    const add = (chunk: unknown, encoding: unknown): void => {
+      if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
+      if (typeof chunk === 'string') chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
+      else if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    };
+    const finish = (reply: Reply): void => {
+      if (done) return;
+      done = true;
+      resolve(reply);
+    };
+    const r = res as unknown as Loose;
+    r.writeHead = (code: number, a?: unknown, b?: unknown): ServerResponse => {
+      if (headers !== undefined) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+      res.statusCode = code;
+      const h = typeof a === 'string' ? b : a;
+      if (Array.isArray(h)) {
+        if (Array.isArray(h[0])) for (const [k, v] of h as Array<[string, string]>) res.setHeader(k, v);
+        else for (let n = 0; n + 1 < h.length; n += 2) res.setHeader(String(h[n]), h[n + 1] as string);
+      } else if (h !== undefined && h !== null) {
+        for (const [k, v] of Object.entries(h as OutgoingHttpHeaders)) if (v !== undefined) res.setHeader(k, v);
+      }
+      head();
+      return res;
+    };
+    r.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
+      head();
+      add(chunk, encoding);
+      const callback = typeof encoding === 'function' ? encoding : cb;
+      if (typeof callback === 'function') process.nextTick(callback as Callback);
+      return true;
+    };
+    r.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse => {
+      if (res.writableEnded) return res;
+      head();
+      add(chunk, encoding);
+      r.finished = true;
+      finish({ status, headers: headers ?? [], body: Buffer.concat(chunks) });
+      const callback = [chunk, encoding, cb].find((x) => typeof x === 'function');
+      process.nextTick(() => {
+        res.emit('prefinish');
+        res.emit('finish');
+        if (typeof callback === 'function') (callback as Callback)();
+        res.emit('close');
+      });
+      return res;
+    };
+    r.destroy = (err?: unknown): ServerResponse => {
+      if (err !== undefined) log('WebSocket local mode: the app destroyed its response: %s', reasonOf(err));
+      finish({ status: 0, headers: [], body: Buffer.alloc(0) });
+      return res;
+    };
+    r.flushHeaders = (): void => head();
+    try {
+      listener(req, res);
+    } catch (err) {
+      log('WebSocket local mode: the request listener threw: %s', reasonOf(err));
+      finish({ status: 500, headers: [], body: Buffer.alloc(0) });
+    }
+  });
+}
+
+/** A socket's handshake headers as a WebSocket-over-HTTP request would carry them. */
+const forwardedHeaders = (req: IncomingMessage): IncomingHttpHeaders => {
+  const out: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (NOT_FORWARDED.has(k) || k.startsWith('meta-')) continue;
+    out[k] = v;
+  }
+  return out;
+};
+
+const abortRaw = (socket: Duplex, status: number, headers: ReadonlyArray<readonly [string, string]>, body: Buffer): void => {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  for (const [k, v] of headers) {
+    if (k === 'content-length' || k === 'transfer-encoding' || k === 'connection') continue;
+    head += `${k}: ${v}\r\n`;
+  }
+  head += `Connection: close\r\nContent-Length: ${body.length}\r\n\r\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+};
+
+const plainAbort = (socket: Duplex, status: number, text: string): void => abortRaw(socket, status, [['content-type', 'text/plain; charset=utf-8']], Buffer.from(text));
+
+/** The ws handshake checks, done before asking the app (an invalid handshake is answered by `ws` itself). */
+const validHandshake = (req: IncomingMessage): boolean => {
+  const key = req.headers['sec-websocket-key'];
+  const version = req.headers['sec-websocket-version'];
+  return req.method === 'GET' && typeof key === 'string' && /^[+/0-9A-Za-z]{22}==$/.test(key.trim()) && (version === '13' || version === '8');
+};
+
+/**
+ * Accepts WebSocket upgrades and drives the app's WebSocket route in-process.
+ * One per grip with a local engine.
+ * @internal
+ */
+export class WsBridge {
+  readonly hub: Hub;
+  readonly maxChannels: number;
+  readonly maxBufferedBytes: number;
+  readonly #servers = new Map<Server, Attached>();
+  readonly #sockets = new Set<BridgedSocket>();
+  readonly #handshakes = new WeakMap<IncomingMessage, Handshake>();
+  #closed = false;
+
+  constructor(options: WsBridgeOptions) {
+    this.hub = options.hub;
+    this.maxChannels = options.maxChannels;
+    this.maxBufferedBytes = options.maxBufferedBytes;
+  }
+
+  /** Open bridged sockets. */
+  get count(): number {
+    return this.#sockets.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Handle WebSocket upgrades on `server`, dispatching to `app` (default: the server's request listeners). Idempotent per server. */
+  attach(server: Server, app?: RequestListener): void {
+    if (this.#closed) {
+      log('WebSocket local mode: attach() after close(): ignored');
+      return;
+    }
+    if (this.#servers.has(server)) return;
+    const wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: WS_LOCAL_MAX_PAYLOAD,
+      autoPong: false,
+      clientTracking: false,
+      handleProtocols: (_protocols, req) => this.#handshakes.get(req)?.protocol ?? false,
+    });
+    wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      const h = this.#handshakes.get(req);
+      if (h !== undefined) for (const [k, v] of h.extraHeaders) headers.push(`${k}: ${v}`);
+    });
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#onUpgrade(server, req, socket, head);
+    server.on('upgrade', onUpgrade);
+    this.#servers.set(server, { wss, onUpgrade, app });
+  }
+
+  /** Close every bridged socket with 1001 and stop handling upgrades; resolves when they are gone. */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const [server, a] of this.#servers) {
+      server.off('upgrade', a.onUpgrade);
+      a.wss.close();
+    }
+    this.#servers.clear();
+    return Promise.all([...this.#sockets].map((s) => s.shutdown())).then(() => undefined);
+  }
+
+  /** @internal */
+  remove(s: BridgedSocket): void {
+    this.#sockets.delete(s);
+  }
+
+  /** @internal Send one WebSocket-over-HTTP request to the app. */
+  dispatch(server: Server, url: string, headers: IncomingHttpHeaders, body: Buffer, remote: Duplex): Promise<Reply> {
+    const app = this.#servers.get(server)?.app;
+    let listener: RequestListener | undefined = app;
+    if (listener === undefined) {
+      const ls = server.listeners('request') as RequestListener[];
+      if (ls.length === 1) listener = ls[0];
+      else if (ls.length > 1) listener = (req, res) => void server.emit('request', req, res);
+    }
+    if (listener === undefined) {
+      return Promise.resolve({ status: 404, headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from('Not Found\n') });
+    }
+    return dispatch(listener, { url, headers, body, token: this, remote });
+  }
+
+  #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const attached = this.#servers.get(server);
+    if (attached === undefined) return;
+    if (!/^websocket$/i.test((req.headers.upgrade ?? '').trim())) {
+      // Not ours; answer only when nobody else listens.
+      if (server.listenerCount('upgrade') === 1) plainAbort(socket, 400, 'Unsupported upgrade\n');
+      return;
+    }
+    if (!validHandshake(req)) {
+      // ws answers an invalid handshake itself (400 / 426) and never calls back.
+      attached.wss.handleUpgrade(req, socket, head, () => {});
+      return;
+    }
+    if (this.#closed) {
+      plainAbort(socket, 503, 'Server shutting down\n');
+      return;
+    }
+    const conn = new BridgedSocket(this, server, req, socket);
+    void conn.open(head, attached.wss, (h) => this.#handshakes.set(req, h), (s) => this.#sockets.add(s));
+  }
+}
+
+/** One WebSocket connection held in local mode, and its side of the WebSocket-over-HTTP conversation. */
+class BridgedSocket implements Subscriber {
+  readonly id = randomUUID();
+  readonly #bridge: WsBridge;
+  readonly #server: Server;
+  readonly #url: string;
+  readonly #remote: Duplex;
+  readonly #baseHeaders: IncomingHttpHeaders;
+  /** The upgrade request, kept only until the handshake. */
+  #req: IncomingMessage | undefined;
+  #ws: WebSocket | undefined;
+  #queue: WsEvent[] = [];
+  #inFlight = false;
+  /** No more requests: the final event was queued, the app failed, or the bridge closed. */
+  #ended = false;
+  #gone = false;
+  #detached = false;
+  readonly #meta = new Map<string, string>();
+  readonly #channels = new Set<string>();
+  #grip: GripExtension = { enabled: false, prefix: 'm:' };
+  #keepAliveMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closedPromise: Promise<void> | undefined;
+
+  constructor(bridge: WsBridge, server: Server, req: IncomingMessage, socket: Duplex) {
+    this.#bridge = bridge;
+    this.#server = server;
+    this.#url = req.url ?? '/';
+    this.#remote = socket;
+    this.#req = req;
+    this.#baseHeaders = forwardedHeaders(req);
+  }
+
+  /** Ask the app about the OPEN; upgrade or relay its refusal. */
+  async open(head: Buffer, wss: WebSocketServer, remember: (h: Handshake) => void, track: (s: BridgedSocket) => void): Promise<void> {
+    const socket = this.#remote;
+    let lost = false;
+    const onEarlyClose = (): void => void (lost = true);
+    const onEarlyError = (err: Error): void => log('WebSocket local mode: socket error before the handshake: %s', err.message);
+    socket.on('close', onEarlyClose);
+    socket.on('error', onEarlyError);
+    const reply = await this.#request([WS_OPEN]);
+    socket.off('close', onEarlyClose);
+    socket.off('error', onEarlyError);
+
+    const type = headerOf(reply, 'content-type');
+    if (reply.status !== 200 || type !== WS_EVENTS_CONTENT_TYPE) {
+      if (reply.status === 0) {
+        log('WebSocket local mode: connection %s refused: the app gave no response', this.id);
+        plainAbort(socket, 500, 'Internal error\n');
+      } else abortRaw(socket, reply.status, reply.headers, reply.body);
+      return;
+    }
+    let events: WsEvent[];
+    try {
+      events = decodeWsEvents(reply.body);
+    } catch (err) {
+      log('WebSocket local mode: connection %s refused: the OPEN reply is malformed: %s', this.id, (err as Error).message);
+      plainAbort(socket, 502, 'Bad Gateway: the WebSocket-over-HTTP reply was malformed\n');
+      return;
+    }
+    if (events[0]?.type !== 'OPEN') {
+      log('WebSocket local mode: connection %s refused: the OPEN reply does not start with OPEN', this.id);
+      plainAbort(socket, 502, 'Bad Gateway: the WebSocket-over-HTTP reply did not accept the connection\n');
+      return;
+    }
+    if (lost || this.#bridge.closed) {
+      if (this.#bridge.closed) socket.destroy();
+      // Accepted, but the client is already gone: tell the app.
+      this.#gone = true;
+      this.#enqueueFinal(WS_DISCONNECT);
+      return;
+    }
+    this.#grip = parseGripExtension(headerOf(reply, 'sec-websocket-extensions'));
+    const extraHeaders = reply.headers.filter(([k]) => !NOT_IN_101.has(k) && !k.startsWith('set-meta-'));
+    remember({ protocol: headerOf(reply, 'sec-websocket-protocol'), extraHeaders });
+    // ws may still refuse the handshake (a bad Sec-WebSocket-Protocol): then the app hears DISCONNECT.
+    let upgraded = false;
+    const onRefused = (): void => {
+      if (upgraded) return;
+      this.#gone = true;
+      this.#enqueueFinal(WS_DISCONNECT);
+    };
+    socket.once('close', onRefused);
+    const req = this.#req as IncomingMessage;
+    this.#req = undefined;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      socket.off('close', onRefused);
+      this.#ws = ws;
+      track(this);
+      ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+        const content = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+        this.#enqueue({ type: isBinary ? 'BINARY' : 'TEXT', content });
+      });
+      ws.on('ping', (data: Buffer) => this.#enqueue(data.length === 0 ? { type: 'PING' } : { type: 'PING', content: data }));
+      ws.on('pong', (data: Buffer) => this.#enqueue(data.length === 0 ? { type: 'PONG' } : { type: 'PONG', content: data }));
+      ws.on('error', (err: Error) => log('WebSocket local mode: connection %s: %s', this.id, err.message));
+      ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason));
+      this.#apply(reply, events.slice(1));
+    });
+  }
+
+  // ------------------------------------------------------------ client → app
+
+  #enqueue(ev: WsEvent): void {
+    if (this.#ended || this.#detached) return;
+    this.#queue.push(ev);
+    this.#pump();
+  }
+
+  #enqueueFinal(ev: WsEvent): void {
+    if (this.#ended || this.#detached) return;
+    this.#queue.push(ev);
+    this.#ended = true;
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#inFlight || this.#queue.length === 0) return;
+    let n = 0;
+    let bytes = 0;
+    while (n < this.#queue.length) {
+      const size = this.#queue[n]?.content?.length ?? 0;
+      if (n > 0 && bytes + size > BATCH_BYTES) break;
+      bytes += size;
+      n++;
+    }
+    void this.#send(this.#queue.splice(0, n));
+  }
+
+  async #send(events: WsEvent[]): Promise<void> {
+    this.#inFlight = true;
+    this.#timer?.refresh();
+    const reply = await this.#request(events);
+    this.#inFlight = false;
+    this.#apply(reply, undefined);
+    this.#pump();
+  }
+
+  #request(events: readonly WsEvent[]): Promise<Reply> {
+    const body = encodeWsEvents(events);
+    const headers: IncomingHttpHeaders = {
+      ...this.#baseHeaders,
+      'sec-websocket-extensions': 'grip',
+      accept: WS_EVENTS_CONTENT_TYPE,
+      'content-type': WS_EVENTS_CONTENT_TYPE,
+      'connection-id': this.id,
+      'content-length': String(body.length),
+    };
+    for (const [key, value] of this.#meta) headers[`meta-${key}`] = value;
+    return this.#bridge.dispatch(this.#server, this.#url, headers, body, this.#remote);
+  }
+
+  #onClose(code: number, reason: Buffer): void {
+    this.#gone = true;
+    this.#cleanup();
+    if (this.#bridge.closed) return;
+    // 1006: no close frame from the client, it vanished.
+    this.#enqueueFinal(code === 1006 ? WS_DISCONNECT : code === 1005 ? wsClose() : { type: 'CLOSE', content: Buffer.concat([Buffer.from([code >> 8, code & 0xff]), reason]) });
+  }
+
+  #cleanup(): void {
+    for (const ch of this.#channels) this.#bridge.hub.unsubscribe(ch, this);
+    this.#channels.clear();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#bridge.remove(this);
+  }
+
+  // ------------------------------------------------------------ app → client
+
+  #fail(why: string): void {
+    log('WebSocket local mode: closing connection %s with 1011: %s', this.id, why);
+    this.#ended = true;
+    this.#queue = [];
+    const ws = this.#ws;
+    if (ws !== undefined && ws.readyState === WebSocket.OPEN) ws.close(1011, why.length > 120 ? `${why.slice(0, 117)}...` : why);
+  }
+
+  /** Apply a reply; `events` is given (already decoded) for the OPEN reply. */
+  #apply(reply: Reply, decoded: WsEvent[] | undefined): void {
+    if (this.#gone) return;
+    let events = decoded;
+    if (events === undefined) {
+      if (reply.status !== 200) return this.#fail(`Bad reply from the app: status ${reply.status}`);
+      const type = headerOf(reply, 'content-type');
+      if (type !== WS_EVENTS_CONTENT_TYPE) return this.#fail(`Bad reply from the app: Content-Type ${type ?? '(none)'}`);
+      try {
+        events = decodeWsEvents(reply.body);
+      } catch (err) {
+        log('WebSocket local mode: connection %s: %s', this.id, (err as Error).message);
+        return this.#fail('Bad reply from the app: malformed WebSocket-over-HTTP body');
+      }
+    }
+    for (const [k, v] of reply.headers) {
+      if (k.startsWith('set-meta-') && k.length > 9) this.#setMeta(k.slice(9), v);
+      else if (k === 'keep-alive-interval') this.#setKeepAlive(Number(v));
+    }
+    const ws = this.#ws;
+    if (ws === undefined) return;
+    for (const ev of events) {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      let event = ev;
+      if (this.#grip.enabled) {
+        const c = classifyOriginMessage(ev, this.#grip.prefix);
+        if (c.kind === 'control') {
+          this.#control(c.message);
+          continue;
+        }
+        if (c.kind === 'dropped') {
+          log('WebSocket local mode: connection %s: dropped a %s message without the %j prefix', this.id, ev.type, this.#grip.prefix);
+          continue;
+        }
+        event = c.event;
+      }
+      this.#send1(ws, event);
+    }
+  }
+
+  #send1(ws: WebSocket, ev: WsEvent): void {
+    const content = ev.content === undefined ? EMPTY : Buffer.from(ev.content.buffer, ev.content.byteOffset, ev.content.byteLength);
+    switch (ev.type) {
+      case 'TEXT':
+        ws.send(content, TEXT);
+        break;
+      case 'BINARY':
+        ws.send(content, BINARY);
+        break;
+      case 'PING':
+        ws.ping(content);
+        break;
+      case 'PONG':
+        ws.pong(content);
+        break;
+      case 'CLOSE': {
+        let info: { code?: number; reason: string };
+        try {
+          info = decodeClosePayload(ev.content);
+        } catch {
+          info = { reason: '' };
+        }
+        this.#close(ws, info.code, info.reason);
+        break;
+      }
+      case 'DISCONNECT':
+        ws.terminate();
+        break;
+      default:
+        break;
+    }
+  }
+
+  #close(ws: WebSocket, code: number | undefined, reason: string | undefined): void {
+    if (code === undefined) ws.close();
+    else if (!isValidCloseCode(code)) {
+      log('WebSocket local mode: connection %s: close code %d is not valid on the wire; closing without one', this.id, code);
+      ws.close();
+    } else {
+      try {
+        ws.close(code, reason);
+      } catch (err) {
+        log('WebSocket local mode: connection %s: close reason refused (%s); closing with the code only', this.id, (err as Error).message);
+        ws.close(code);
+      }
+    }
+  }
+
+  #control(m: ParsedControlMessage): void {
+    switch (m.type) {
+      case 'subscribe':
+        if (this.#channels.has(m.channel)) return;
+        if (this.#channels.size >= this.#bridge.maxChannels) {
+          log('WebSocket local mode: connection %s: subscription to %j ignored, already at %d channels', this.id, m.channel, this.#bridge.maxChannels);
+          return;
+        }
+        this.#channels.add(m.channel);
+        this.#bridge.hub.subscribe(m.channel, this);
+        return;
+      case 'unsubscribe':
+        if (this.#channels.delete(m.channel)) this.#bridge.hub.unsubscribe(m.channel, this);
+        return;
+      case 'detach':
+        this.#detached = true;
+        this.#queue = [];
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        this.#timer = undefined;
+        return;
+      case 'set-meta':
+        this.#setMeta(m.name, m.value ?? '');
+        return;
+      case 'invalid':
+        log('WebSocket local mode: connection %s: invalid control message ignored: %s', this.id, m.reason);
+        return;
+      case 'unknown':
+        log('WebSocket local mode: connection %s: unknown control message ignored: %j', this.id, m.raw);
+        return;
+      default:
+        log('WebSocket local mode: connection %s: control message %j not supported in local mode, ignored', this.id, m.type);
+    }
+  }
+
+  #setMeta(name: string, value: string): void {
+    const key = name.toLowerCase();
+    if (value === '') this.#meta.delete(key);
+    else this.#meta.set(key, value);
+  }
+
+  #setKeepAlive(sec: number): void {
+    if (!Number.isFinite(sec) || sec < 0) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#keepAliveMs = sec === 0 ? 0 : Math.max(Math.floor(sec), MIN_KEEP_ALIVE_SEC) * 1000;
+    if (this.#keepAliveMs === 0 || this.#detached || this.#gone) return;
+    const tick = (): void => {
+      if (this.#gone || this.#ended || this.#detached) return;
+      if (!this.#inFlight && this.#queue.length === 0) void this.#send([]);
+      else this.#timer?.refresh();
+    };
+    this.#timer = setTimeout(tick, this.#keepAliveMs);
+    this.#timer.unref();
+  }
+
+  // ------------------------------------------------------------ publishes
+
+  deliver(item: PreparedItem): void {
+    const m = item.ws;
+    const ws = this.#ws;
+    if (m === undefined || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+    if (m.action === 'close') {
+      this.#close(ws, m.code, m.reason);
+      return;
+    }
+    if (m.action === 'hint') return;
+    switch (m.type) {
+      case 'text':
+        ws.send(m.content, TEXT);
+        break;
+      case 'binary':
+        ws.send(m.content, BINARY);
+        break;
+      case 'ping':
+        ws.ping(m.content);
+        break;
+      case 'pong':
+        ws.pong(m.content);
+        break;
+    }
+    if (ws.bufferedAmount > this.#bridge.maxBufferedBytes) {
+      log('WebSocket local mode: connection %s dropped: over %d bytes queued for a slow client', this.id, this.#bridge.maxBufferedBytes);
+      ws.terminate();
+    }
+  }
+
+  /** Close with 1001 (the server is going away); resolves once the socket is gone. */
+  shutdown(): Promise<void> {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    this.#closedPromise ??= new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      const t = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      t.unref();
+      ws.once('close', () => clearTimeout(t));
+      if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
+    });
+    return this.#closedPromise;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
