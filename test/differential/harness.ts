@@ -38,6 +38,8 @@ export function useModes(): { local: () => Mode; proxy: () => Mode } {
     const localGrip = createGrip({ gripUrl: '' });
     const localLog = new OriginLog();
     const localApp = await listen(scenarioApp(localGrip, localLog));
+    // Local mode accepts real WebSocket upgrades and drives the app's /ws route in-process.
+    localGrip.attach(localApp.server);
     cleanups.push(() => localGrip.close(), () => localApp.close());
     local = { name: 'local', baseUrl: localApp.url, grip: localGrip, log: localLog, warm: async () => {} };
 

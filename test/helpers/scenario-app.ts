@@ -6,6 +6,8 @@ export class OriginLog {
   readonly #counts = new Map<string, number>();
   readonly #waiters: Array<{ path: string; n: number; resolve: () => void }> = [];
   readonly requests: Array<{ path: string; headers: Record<string, string | string[] | undefined> }> = [];
+  /** What the `/ws` route saw, per connection. */
+  readonly ws = new WsLog();
 
   record(path: string, headers: Record<string, string | string[] | undefined>): void {
     this.requests.push({ path, headers });
@@ -28,6 +30,48 @@ export class OriginLog {
   seen(path: string, n = 1): Promise<void> {
     if (this.count(path) >= n) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push({ path, n, resolve }));
+  }
+}
+
+/** What the `/ws` route saw of one connection, keyed by the client-chosen `?id=`. */
+export interface WsRecord {
+  /** WebSocket-over-HTTP requests (local: in-process dispatches) handled for this connection. */
+  requests: number;
+  /** Text messages the handler received, in order. */
+  texts: string[];
+  /** The client's close frame, once a request carried one. */
+  closed: { code?: number; reason: string } | undefined;
+  /** True once a request carried DISCONNECT. */
+  disconnected: boolean;
+}
+
+/** Per-connection records of the `/ws` route, and waiters for "the record of `id` satisfies this". */
+export class WsLog {
+  readonly #records = new Map<string, WsRecord>();
+  readonly #waiters: Array<{ id: string; pred: (r: WsRecord) => boolean; resolve: () => void }> = [];
+
+  get(id: string): WsRecord {
+    let r = this.#records.get(id);
+    if (r === undefined) this.#records.set(id, (r = { requests: 0, texts: [], closed: undefined, disconnected: false }));
+    return r;
+  }
+
+  /** Call after changing the record of `id`. */
+  changed(id: string): void {
+    const r = this.get(id);
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const w = this.#waiters[i]!;
+      if (w.id === id && w.pred(r)) {
+        this.#waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /** Resolves once the record of `id` satisfies `pred`. */
+  seen(id: string, pred: (r: WsRecord) => boolean): Promise<void> {
+    if (pred(this.get(id))) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ id, pred, resolve }));
   }
 }
 
@@ -113,6 +157,70 @@ export function scenarioApp(grip: Grip, log: OriginLog): express.Express {
     res.grip.stream({ channels: ch, nextLink: { url: `/warm-link?ch=${encodeURIComponent(ch)}` } });
     res.type('text/plain').end();
   });
+
+  /*
+   * One WebSocket route for every WebSocket scenario, driven by the query:
+   * `?id=` names the connection's record in `log.ws`; `?reject=STATUS`
+   * rejects the handshake with a body; `?proto=P` selects a subprotocol;
+   * `?ch=C&sub=1` subscribes to C on open. Client text messages are commands
+   * (see below); anything else is echoed, binary as is.
+   */
+  app.all(
+    '/ws',
+    grip.websocket((ws, req) => {
+      const url = new URL(req.url ?? '/', 'http://origin');
+      const q = (name: string): string | null => url.searchParams.get(name);
+      const id = q('id') ?? 'none';
+      const ch = q('ch') ?? 'ws';
+      const rec = log.ws.get(id);
+      rec.requests++;
+      for (const m of ws.messages) if (m.type === 'text') rec.texts.push(m.data);
+      if (ws.closed !== undefined) rec.closed = ws.closed;
+      if (ws.disconnected) rec.disconnected = true;
+      log.ws.changed(id);
+      if (ws.opening) {
+        const reject = q('reject');
+        if (reject !== null) {
+          ws.reject(Number(reject), `rejected with ${reject}\n`);
+          return;
+        }
+        const proto = q('proto');
+        ws.accept(proto === null ? {} : { protocol: proto });
+        if (q('sub') !== null) ws.subscribe(ch);
+        ws.send('welcome');
+      }
+      for (const m of ws.messages) {
+        if (m.type === 'binary') {
+          ws.send(m.data);
+          continue;
+        }
+        const text = m.data;
+        if (text === 'subscribe') {
+          ws.subscribe(ch);
+          ws.send('subscribed');
+        } else if (text === 'sub-20') {
+          for (let i = 0; i < 20; i++) ws.subscribe(`${ch}-${i}`);
+          ws.send('subscribed 20');
+        } else if (text === 'sub-21st') {
+          ws.subscribe(`${ch}-20`);
+          ws.send('subscribed 21st');
+        } else if (text === 'close me') {
+          ws.send('bye then');
+          ws.close(4001, 'bye');
+        } else if (text.startsWith('set-meta ')) {
+          ws.setMeta('User', text.slice('set-meta '.length));
+          ws.send('meta set');
+        } else if (text === 'who') {
+          ws.send(`user=${ws.meta.user ?? '(none)'}`);
+        } else if (text === 'detach') {
+          ws.detach();
+          ws.send('detached');
+        } else {
+          ws.send(`echo: ${text}`);
+        }
+      }
+    }),
+  );
 
   app.get('/plain', (_req, res) => {
     res.set('X-Custom', 'yes').type('text/plain').send('plain body\n');
