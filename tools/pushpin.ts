@@ -246,10 +246,19 @@ interface Layout {
 }
 
 async function launch(opts: ResolvedOptions): Promise<PushpinInstance> {
+  const acceptOrigin = await startAcceptOrigin();
+  try {
+    return await launchWith(opts, acceptOrigin.port);
+  } finally {
+    await acceptOrigin.close();
+  }
+}
+
+async function launchWith(opts: ResolvedOptions, acceptPort: number): Promise<PushpinInstance> {
   const [httpPort, publishPort] = await choosePorts(opts.httpPort, opts.publishPort);
   const layout = prepareRunDir(opts.runDir);
   try {
-    fs.writeFileSync(path.join(layout.runDir, 'routes'), renderRoutes(opts));
+    fs.writeFileSync(path.join(layout.runDir, 'routes'), renderRoutes(opts, acceptPort));
     fs.writeFileSync(layout.confFile, renderConfig(opts, layout, httpPort, publishPort));
     fs.writeFileSync(layout.logFile, '');
   } catch (err) {
@@ -311,6 +320,7 @@ async function launch(opts: ResolvedOptions): Promise<PushpinInstance> {
 
   try {
     await waitUntilReady(child, pid, layout, httpPort, publishPort, opts);
+    await waitUntilAccepting(httpPort, opts.readyTimeoutMs);
   } catch (err) {
     await stop();
     throw err;
@@ -385,9 +395,9 @@ function cleanupRunDir(layout: Layout, keep: boolean): void {
   if (layout.ownsRunDir && !keep) fs.rmSync(layout.runDir, { recursive: true, force: true });
 }
 
-function renderRoutes(opts: ResolvedOptions): string {
+function renderRoutes(opts: ResolvedOptions, acceptPort: number): string {
   // WebSocket clients go through WebSocket-over-HTTP; everything else is plainly proxied.
-  return [READY_ROUTE, ...opts.routes, `*,proto=ws ${opts.origin},over_http`, `* ${opts.origin}`, ''].join('\n');
+  return [READY_ROUTE, `*,path_beg=${ACCEPT_PATH} 127.0.0.1:${acceptPort}`, ...opts.routes, `*,proto=ws ${opts.origin},over_http`, `* ${opts.origin}`, ''].join('\n');
 }
 
 function renderConfig(opts: ResolvedOptions, layout: Layout, httpPort: number, publishPort: number): string {
@@ -546,6 +556,62 @@ function portListener(port: number, sid: number): 'ours' | 'other' | 'none' | 'u
     }
   }
   return 'other';
+}
+
+/**
+ * Readiness of the GRIP accept path. The services' "started" lines and the
+ * test route only prove that condure and the proxy answer; right after them a
+ * GRIP instruction can still get `Accept service unavailable.` (the handler's
+ * accept socket is not connected yet). So a tiny origin of our own answers a
+ * probe route with a stream hold, and Pushpin is ready once that streams.
+ */
+const ACCEPT_PATH = '/__gripkit_accept_ready__';
+
+async function startAcceptOrigin(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'stream', 'Grip-Channel': '__gripkit_accept_ready__' });
+    res.end('ready\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function waitUntilAccepting(port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let attempt = 0; performance.now() < deadline; attempt++) {
+    if (await acceptProbe(port, 2000)) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
+  }
+  throw new PushpinStartError('TIMEOUT', `Pushpin's GRIP accept path did not come up within ${timeoutMs} ms (${ACCEPT_PATH} never streamed).`);
+}
+
+function acceptProbe(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: ACCEPT_PATH, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        if (res.statusCode === 200 && body.includes('ready\n')) {
+          req.destroy();
+          resolve(true);
+        }
+      });
+      res.on('end', () => resolve(false));
+      res.on('error', () => resolve(false));
+      res.on('close', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }
 
 function probe(port: number, timeoutMs: number): Promise<boolean> {

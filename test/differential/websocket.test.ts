@@ -1,0 +1,274 @@
+import WebSocket from 'ws';
+import { useModes, type Mode } from './harness';
+
+/**
+ * WebSockets, differentially: the same `ws` client script against the
+ * scenario app's `/ws` route in local mode (`grip.attach(server)`, real
+ * upgrades driven in-process) and behind real Pushpin 1.36
+ * (WebSocket-over-HTTP). What the client observes (frames, close codes and
+ * reasons, handshake answers) must match, and so must what the app saw.
+ */
+const modes = useModes();
+
+let seq = 0;
+/** A name unique to this run and scenario (channels and connection ids). */
+const uniq = (name: string): string => `${name}-${process.pid}-${++seq}`;
+
+async function both<T>(script: (m: Mode, ch: string, id: string) => Promise<T>, name: string): Promise<[T, T]> {
+  const l = modes.local();
+  const p = modes.proxy();
+  return Promise.all([script(l, uniq(name), uniq(`${name}-id`)), script(p, uniq(name), uniq(`${name}-id`))]);
+}
+
+const sockets: WebSocket[] = [];
+afterAll(() => {
+  for (const s of sockets) s.terminate();
+});
+
+type Message = string | Buffer;
+
+/** A `ws` client that records what it receives and lets a script await it. */
+class Client {
+  readonly ws: WebSocket;
+  readonly received: Message[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly #waiters: Array<() => void> = [];
+
+  constructor(m: Mode, path: string, protocols?: string[]) {
+    this.ws = new WebSocket(`${m.baseUrl.replace(/^http/, 'ws')}${path}`, protocols);
+    sockets.push(this.ws);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.opened.catch(() => {});
+    this.ws.on('error', () => {});
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.received.push(isBinary ? Buffer.from(data) : data.toString('utf8'));
+      for (const w of this.#waiters.splice(0)) w();
+    });
+  }
+
+  /** Resolves with the first received message matching `pred` (already received or future). */
+  next(pred: (m: Message) => boolean): Promise<Message> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const m = this.received.find(pred);
+        if (m !== undefined) resolve(m);
+        else if (this.ws.readyState === WebSocket.CLOSED) reject(new Error(`closed before a matching message; got ${JSON.stringify(this.received)}`));
+        else this.#waiters.push(check);
+      };
+      this.ws.once('close', check);
+      check();
+    });
+  }
+
+  text(s: string): Promise<Message> {
+    return this.next((m) => m === s);
+  }
+
+  /** Send `text` and wait for the reply `answer`. */
+  async ask(text: string, answer: string): Promise<Message> {
+    this.ws.send(text);
+    return this.text(answer);
+  }
+
+  async close(): Promise<void> {
+    this.ws.close();
+    await this.closed;
+  }
+}
+
+/** Open `/ws` with a connection id and wait for the welcome message. */
+async function connect(m: Mode, id: string, query = '', protocols?: string[]): Promise<Client> {
+  const c = new Client(m, `/ws?id=${encodeURIComponent(id)}${query}`, protocols);
+  await c.opened;
+  await c.text('welcome');
+  return c;
+}
+
+/**
+ * Publish until `done` settles. Behind Pushpin a subscription goes live
+ * asynchronously after the app's reply, and nothing tells the app when; the
+ * first publishes may land before it. Bounded; stops at the first delivery,
+ * so scripts compare only the first pushed frame (later ones are duplicates).
+ */
+async function publishUntil<T>(done: Promise<T>, publish: () => Promise<unknown>): Promise<T> {
+  let settled = false;
+  void done.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 50 && !settled; i++) {
+    await publish();
+    await Promise.race([done, new Promise((r) => setTimeout(r, 100))]);
+  }
+  return done;
+}
+
+/** The handshake answer of a refused upgrade: status and body ('unexpected-response'). */
+const handshakeFailure = (m: Mode, path: string): Promise<{ status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${m.baseUrl.replace(/^http/, 'ws')}${path}`);
+    sockets.push(ws);
+    ws.once('open', () => reject(new Error('unexpectedly accepted')));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body });
+        req.destroy();
+      });
+    });
+  });
+
+describe('differential: WebSockets look the same to clients in local mode and behind Pushpin', () => {
+  it('accept: the handshake answer (status, selected subprotocol) and a welcome message', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = new Client(m, `/ws?id=${id}&proto=chat`, ['chat', 'other']);
+      const status = new Promise<number>((resolve) => c.ws.once('upgrade', (res) => resolve(res.statusCode ?? 0)));
+      await c.opened;
+      await c.text('welcome');
+      const r = { status: await status, protocol: c.ws.protocol, extensions: c.ws.extensions, received: [...c.received] };
+      await c.close();
+      return r;
+    }, 'accept');
+    expect(l).toEqual({ status: 101, protocol: 'chat', extensions: '', received: ['welcome'] });
+    expect(p).toEqual(l);
+  });
+
+  it('reject with 403 and a body: the client gets that status and body as the handshake answer', async () => {
+    const [l, p] = await both((m, _ch, id) => handshakeFailure(m, `/ws?id=${id}&reject=403`), 'reject');
+    expect(l).toEqual({ status: 403, body: 'rejected with 403\n' });
+    expect(p).toEqual(l);
+  });
+
+  it('subscribe by control message, then receive a publish (text, then binary)', async () => {
+    const [l, p] = await both(async (m, ch, id) => {
+      const c = await connect(m, id, `&ch=${ch}`);
+      await c.ask('subscribe', 'subscribed');
+      const text = await publishUntil(c.text('pushed!'), () => m.grip.publisher.publish(ch, 'pushed!'));
+      // Once the first text arrived the subscription is live: one binary publish suffices.
+      await m.grip.publisher.publish(ch, new Uint8Array([7, 8]));
+      const binary = await c.next((x) => Buffer.isBuffer(x));
+      const r = { before: c.received.slice(0, 2), text, binary };
+      await c.close();
+      return r;
+    }, 'ws-sub');
+    expect(l).toEqual({ before: ['welcome', 'subscribed'], text: 'pushed!', binary: Buffer.from([7, 8]) });
+    expect(p).toEqual(l);
+  });
+
+  it('echo of text and binary', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      await c.ask('hello', 'echo: hello');
+      c.ws.send(Buffer.from([0, 1, 2, 255]));
+      await c.next((x) => Buffer.isBuffer(x));
+      const r = [...c.received];
+      await c.close();
+      return r;
+    }, 'echo');
+    expect(l).toEqual(['welcome', 'echo: hello', Buffer.from([0, 1, 2, 255])]);
+    expect(p).toEqual(l);
+  });
+
+  it('ping/pong: a client ping is answered with a pong carrying the payload', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      const pong = new Promise<Buffer>((resolve) => c.ws.once('pong', resolve));
+      c.ws.ping('pp-payload');
+      const payload = (await pong).toString('utf8');
+      await c.close();
+      return payload;
+    }, 'ping');
+    expect(l).toBe('pp-payload');
+    expect(p).toEqual(l);
+  });
+
+  it('client close with code and reason: the client sees the same code and reason, the app sees the CLOSE', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      c.ws.close(4321, 'client done');
+      const closed = await c.closed;
+      await m.log.ws.seen(id, (r) => r.closed !== undefined);
+      return { closed, appSaw: m.log.ws.get(id).closed };
+    }, 'cclose');
+    expect(l).toEqual({ closed: { code: 4321, reason: 'client done' }, appSaw: { code: 4321, reason: 'client done' } });
+    expect(p).toEqual(l);
+  });
+
+  it('server close (4001, reason) after the messages queued before it', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      c.ws.send('close me');
+      const closed = await c.closed;
+      return { closed, received: [...c.received] };
+    }, 'sclose');
+    expect(l).toEqual({ closed: { code: 4001, reason: 'bye' }, received: ['welcome', 'bye then'] });
+    expect(p).toEqual(l);
+  });
+
+  it('client vanishing: the app sees DISCONNECT (and no CLOSE)', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      c.ws.terminate();
+      await c.closed;
+      await m.log.ws.seen(id, (r) => r.disconnected);
+      const r = m.log.ws.get(id);
+      return { disconnected: r.disconnected, closed: r.closed };
+    }, 'vanish');
+    expect(l).toEqual({ disconnected: true, closed: undefined });
+    expect(p).toEqual(l);
+  });
+
+  it('meta set in one request is seen on the next', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      await c.ask('who', 'user=(none)');
+      await c.ask('set-meta alice', 'meta set');
+      await c.ask('who', 'user=alice');
+      const r = [...c.received];
+      await c.close();
+      return r;
+    }, 'meta');
+    expect(l).toEqual(['welcome', 'user=(none)', 'meta set', 'user=alice']);
+    expect(p).toEqual(l);
+  });
+
+  it('publish close action: subscribers are closed with its code (4002)', async () => {
+    const [l, p] = await both(async (m, ch, id) => {
+      const c = await connect(m, id, `&ch=${ch}&sub=1`);
+      const closed = await publishUntil(c.closed, () => m.grip.publisher.publishFormats(ch, { wsMessage: { action: 'close', code: 4002 } }));
+      return { code: closed.code, received: [...c.received] };
+    }, 'pclose');
+    expect(l).toEqual({ code: 4002, received: ['welcome'] });
+    expect(p).toEqual(l);
+  });
+
+  it('21 subscriptions: at most 20 are used; a publish to the 21st channel is not received, the 20th is', async () => {
+    const [l, p] = await both(async (m, ch, id) => {
+      const c = await connect(m, id, `&ch=${ch}`);
+      await c.ask('sub-20', 'subscribed 20');
+      await c.ask('sub-21st', 'subscribed 21st');
+      // Publish to the 21st channel, then the 20th, until the 20th arrives;
+      // then once more each, and wait for the second 20th-channel message.
+      await publishUntil(c.text('on the 20th'), async () => {
+        await m.grip.publisher.publish(`${ch}-20`, 'on the 21st');
+        await m.grip.publisher.publish(`${ch}-19`, 'on the 20th');
+      });
+      await m.grip.publisher.publish(`${ch}-20`, 'on the 21st');
+      await m.grip.publisher.publish(`${ch}-19`, 'on the 20th again');
+      await c.text('on the 20th again');
+      const r = { got20th: c.received.includes('on the 20th'), got21st: c.received.includes('on the 21st') };
+      await c.close();
+      return r;
+    }, 'many');
+    expect(l).toEqual({ got20th: true, got21st: false });
+    expect(p).toEqual(l);
+  });
+});
