@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { useModes, type Mode } from './harness';
+import { WsClient, terminateAll } from '../helpers/ws-client';
 
 /**
  * WebSockets, differentially: the same `ws` client script against the
@@ -23,67 +24,13 @@ async function both<T>(script: (m: Mode, ch: string, id: string) => Promise<T>, 
 const sockets: WebSocket[] = [];
 afterAll(() => {
   for (const s of sockets) s.terminate();
+  terminateAll();
 });
 
-type Message = string | Buffer;
-
-/** A `ws` client that records what it receives and lets a script await it. */
-class Client {
-  readonly ws: WebSocket;
-  readonly received: Message[] = [];
-  readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  readonly #waiters: Array<() => void> = [];
-
-  constructor(m: Mode, path: string, protocols?: string[]) {
-    this.ws = new WebSocket(`${m.baseUrl.replace(/^http/, 'ws')}${path}`, protocols);
-    sockets.push(this.ws);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-    this.opened.catch(() => {});
-    this.ws.on('error', () => {});
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
-      this.received.push(isBinary ? Buffer.from(data) : data.toString('utf8'));
-      for (const w of this.#waiters.splice(0)) w();
-    });
-  }
-
-  /** Resolves with the first received message matching `pred` (already received or future). */
-  next(pred: (m: Message) => boolean): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const m = this.received.find(pred);
-        if (m !== undefined) resolve(m);
-        else if (this.ws.readyState === WebSocket.CLOSED) reject(new Error(`closed before a matching message; got ${JSON.stringify(this.received)}`));
-        else this.#waiters.push(check);
-      };
-      this.ws.once('close', check);
-      check();
-    });
-  }
-
-  text(s: string): Promise<Message> {
-    return this.next((m) => m === s);
-  }
-
-  /** Send `text` and wait for the reply `answer`. */
-  async ask(text: string, answer: string): Promise<Message> {
-    this.ws.send(text);
-    return this.text(answer);
-  }
-
-  async close(): Promise<void> {
-    this.ws.close();
-    await this.closed;
-  }
-}
 
 /** Open `/ws` with a connection id and wait for the welcome message. */
-async function connect(m: Mode, id: string, query = '', protocols?: string[]): Promise<Client> {
-  const c = new Client(m, `/ws?id=${encodeURIComponent(id)}${query}`, protocols);
+async function connect(m: Mode, id: string, query = '', protocols?: string[]): Promise<WsClient> {
+  const c = new WsClient(m.baseUrl, `/ws?id=${encodeURIComponent(id)}${query}`, protocols);
   await c.opened;
   await c.text('welcome');
   return c;
@@ -129,7 +76,7 @@ const handshakeFailure = (m: Mode, path: string): Promise<{ status: number; body
 describe('differential: WebSockets look the same to clients in local mode and behind Pushpin', () => {
   it('accept: the handshake answer (status, selected subprotocol) and a welcome message', async () => {
     const [l, p] = await both(async (m, _ch, id) => {
-      const c = new Client(m, `/ws?id=${id}&proto=chat`, ['chat', 'other']);
+      const c = new WsClient(m.baseUrl, `/ws?id=${id}&proto=chat`, ['chat', 'other']);
       const status = new Promise<number>((resolve) => c.ws.once('upgrade', (res) => resolve(res.statusCode ?? 0)));
       await c.opened;
       await c.text('welcome');

@@ -12,6 +12,7 @@ import { decodeWsEvents } from '../../src/protocol/ws-events';
 import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { until } from '../helpers/until';
+import { WsClient, terminateAll } from '../helpers/ws-client';
 
 let grip: Grip;
 let server: Running;
@@ -137,6 +138,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.terminate();
+  terminateAll();
   await grip?.close();
   await server?.close();
 });
@@ -145,51 +147,9 @@ let seq = 0;
 const channel = (what: string): string => `wsl-${what}-${process.pid}-${++seq}`;
 const tag = (): string => `t${++seq}`;
 
-type Message = string | Buffer;
 
-class Client {
-  readonly ws: WebSocket;
-  readonly received: Message[] = [];
-  readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  #waiters: Array<() => void> = [];
-
-  constructor(path: string, protocols?: string[]) {
-    this.ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}${path}`, protocols);
-    clients.push(this.ws);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
-    this.opened.catch(() => {});
-    this.ws.on('error', () => {});
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
-      this.received.push(isBinary ? Buffer.from(data) : data.toString('utf8'));
-      for (const w of this.#waiters.splice(0)) w();
-    });
-  }
-
-  next(pred: (m: Message) => boolean): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const m = this.received.find(pred);
-        if (m !== undefined) resolve(m);
-        else if (this.ws.readyState === WebSocket.CLOSED) reject(new Error(`closed before a matching message; got ${JSON.stringify(this.received)}`));
-        else this.#waiters.push(check);
-      };
-      this.ws.once('close', check);
-      check();
-    });
-  }
-
-  text(s: string): Promise<Message> {
-    return this.next((m) => m === s);
-  }
-}
-
-const open = async (path: string, protocols?: string[]): Promise<Client> => {
-  const c = new Client(path, protocols);
+const open = async (path: string, protocols?: string[]): Promise<WsClient> => {
+  const c = new WsClient(server.url, path, protocols);
   await c.opened;
   await c.text('welcome');
   return c;

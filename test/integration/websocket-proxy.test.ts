@@ -10,6 +10,7 @@ import { createGrip, signGripSig, type Grip } from '../../src/index';
 import { startPushpin, type PushpinInstance } from '../../tools/pushpin';
 import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
+import { WsClient, terminateAll } from '../helpers/ws-client';
 
 const SIG_KEY = 'changeme';
 
@@ -97,6 +98,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.terminate();
+  terminateAll();
   await grip?.close();
   await pushpin?.stop();
   await origin?.close();
@@ -105,52 +107,9 @@ afterAll(async () => {
 let seq = 0;
 const channel = (what: string): string => `ws-${what}-${process.pid}-${++seq}`;
 
-type Message = string | Buffer;
 
-/** A `ws` client that records what it receives and lets a test await it. */
-class Client {
-  readonly ws: WebSocket;
-  readonly received: Message[] = [];
-  readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  #waiters: Array<() => void> = [];
-
-  constructor(path: string) {
-    this.ws = new WebSocket(`${pushpin.httpUrl.replace(/^http/, 'ws')}${path}`);
-    clients.push(this.ws);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
-    this.opened.catch(() => {});
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
-      this.received.push(isBinary ? Buffer.from(data) : data.toString('utf8'));
-      for (const w of this.#waiters.splice(0)) w();
-    });
-  }
-
-  /** Resolves with the first received message matching `pred` (already received or future). */
-  next(pred: (m: Message) => boolean): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const m = this.received.find(pred);
-        if (m !== undefined) resolve(m);
-        else if (this.ws.readyState === WebSocket.CLOSED) reject(new Error(`closed before a matching message; got ${JSON.stringify(this.received)}`));
-        else this.#waiters.push(check);
-      };
-      this.ws.once('close', check);
-      check();
-    });
-  }
-
-  text(s: string): Promise<Message> {
-    return this.next((m) => m === s);
-  }
-}
-
-const open = async (path: string): Promise<Client> => {
-  const c = new Client(path);
+const open = async (path: string): Promise<WsClient> => {
+  const c = new WsClient(pushpin.httpUrl, path);
   await c.opened;
   await c.text('welcome');
   return c;
