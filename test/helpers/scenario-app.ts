@@ -1,5 +1,6 @@
 import express from 'express';
 import { formatSseEvent, type Grip } from '../../src/index';
+import { forEachMessage, wsCommand } from './ws-commands';
 
 /** Per-path request counts, and waiters for "the origin saw N requests on this path". */
 export class OriginLog {
@@ -167,7 +168,7 @@ export function scenarioApp(grip: Grip, log: OriginLog): express.Express {
    */
   app.all(
     '/ws',
-    grip.websocket((ws, req) => {
+    grip.websocket(async (ws, req) => {
       const url = new URL(req.url ?? '/', 'http://origin');
       const q = (name: string): string | null => url.searchParams.get(name);
       const id = q('id') ?? 'none';
@@ -189,36 +190,9 @@ export function scenarioApp(grip: Grip, log: OriginLog): express.Express {
         if (q('sub') !== null) ws.subscribe(ch);
         ws.send('welcome');
       }
-      for (const m of ws.messages) {
-        if (m.type === 'binary') {
-          ws.send(m.data);
-          continue;
-        }
-        const text = m.data;
-        if (text === 'subscribe') {
-          ws.subscribe(ch);
-          ws.send('subscribed');
-        } else if (text === 'sub-20') {
-          for (let i = 0; i < 20; i++) ws.subscribe(`${ch}-${i}`);
-          ws.send('subscribed 20');
-        } else if (text === 'sub-21st') {
-          ws.subscribe(`${ch}-20`);
-          ws.send('subscribed 21st');
-        } else if (text === 'close me') {
-          ws.send('bye then');
-          ws.close(4001, 'bye');
-        } else if (text.startsWith('set-meta ')) {
-          ws.setMeta('User', text.slice('set-meta '.length));
-          ws.send('meta set');
-        } else if (text === 'who') {
-          ws.send(`user=${ws.meta.user ?? '(none)'}`);
-        } else if (text === 'detach') {
-          ws.detach();
-          ws.send('detached');
-        } else {
-          ws.send(`echo: ${text}`);
-        }
-      }
+      await forEachMessage(ws, (text) => {
+        if (!wsCommand(ws, text, ch)) ws.send(`echo: ${text}`);
+      });
     }),
   );
 

@@ -13,6 +13,7 @@ import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { until } from '../helpers/until';
 import { WsClient, terminateAll } from '../helpers/ws-client';
+import { forEachMessage, wsCommand } from '../helpers/ws-commands';
 
 let grip: Grip;
 let server: Running;
@@ -66,33 +67,9 @@ const makeApp = (g: Grip): express.Express => {
         if (url.searchParams.has('sub')) ws.subscribe(ch);
         ws.send('welcome');
       }
-      for (const m of ws.messages) {
-        if (m.type === 'binary') {
-          ws.send(m.data);
-          continue;
-        }
-        const text = m.data;
-        if (text === 'subscribe') {
-          ws.subscribe(ch);
-          ws.send('subscribed');
-        } else if (text === 'sub-20') {
-          for (let i = 0; i < 20; i++) ws.subscribe(`${ch}-${i}`);
-          ws.send('subscribed 20');
-        } else if (text === 'sub-21st') {
-          ws.subscribe(`${ch}-20`);
-          ws.send('subscribed 21st');
-        } else if (text === 'close me') {
-          ws.send('bye then');
-          ws.close(4001, 'bye');
-        } else if (text.startsWith('set-meta ')) {
-          ws.setMeta('User', text.slice('set-meta '.length));
-          ws.send('meta set');
-        } else if (text === 'who') {
-          ws.send(`user=${ws.meta.user ?? '(none)'}`);
-        } else if (text === 'detach') {
-          ws.detach();
-          ws.send('detached');
-        } else if (text === 'slow') {
+      await forEachMessage(ws, async (text) => {
+        if (wsCommand(ws, text, ch)) return;
+        if (text === 'slow') {
           await new Promise<void>((resolve) => (release = resolve));
           ws.send('slow done');
         } else if (text === 'throw') {
@@ -101,7 +78,7 @@ const makeApp = (g: Grip): express.Express => {
         } else {
           ws.send(`echo: ${text}`);
         }
-      }
+      });
     }),
   );
   // An origin that writes WebSocket-over-HTTP replies by hand.

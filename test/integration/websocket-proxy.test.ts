@@ -11,6 +11,7 @@ import { startPushpin, type PushpinInstance } from '../../tools/pushpin';
 import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { WsClient, terminateAll } from '../helpers/ws-client';
+import { forEachMessage, wsCommand } from '../helpers/ws-commands';
 
 const SIG_KEY = 'changeme';
 
@@ -44,30 +45,15 @@ const makeApp = (g: Grip): express.Express => {
         if (url.searchParams.has('sub')) ws.subscribe(ch);
         ws.send('welcome');
       }
-      for (const m of ws.messages) {
-        if (m.type === 'binary') {
-          ws.send(m.data);
-          continue;
-        }
-        const text = m.data;
-        if (text === 'subscribe') {
-          ws.subscribe(ch);
-          ws.send('subscribed');
-        } else if (text === 'close me') {
-          ws.send('bye then');
-          ws.close(4001, 'bye');
-        } else if (text.startsWith('set-meta ')) {
-          ws.setMeta('User', text.slice('set-meta '.length));
-          ws.send('meta set');
-        } else if (text === 'who') {
-          ws.send(`user=${ws.meta.user ?? '(none)'}`);
-        } else if (text === 'throw') {
+      await forEachMessage(ws, async (text) => {
+        if (wsCommand(ws, text, ch)) return;
+        if (text === 'throw') {
           await Promise.resolve();
           throw new Error('boom');
         } else {
           ws.send(`echo: ${text}`);
         }
-      }
+      });
     }),
   );
   app.post(
