@@ -92,7 +92,7 @@ export function createGrip(options?: GripOptions): Grip {
       return (local?.holdCount ?? 0) + (bridge?.count ?? 0);
     },
     close() {
-      closing ??= Promise.all([local?.close(), bridge?.close(), publisher.close()]).then(() => undefined);
+      closing ??= Promise.all([local?.close(), bridge?.close(), publisher.close()]).then(() => hub.close());
       return closing;
     },
   };

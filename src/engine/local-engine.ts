@@ -13,6 +13,18 @@ import type { Hub, Subscriber } from './hub';
 import { KeepAliveTicker } from './keep-alive-ticker';
 import { httpDate } from './http-date';
 import type { Socket } from 'node:net';
+import type { Server } from 'node:http';
+import { encodeGripLast } from '../protocol/grip-headers';
+import { dispatchInProcess, requestListenerOf, type InProcessReply } from './in-process';
+import type { LinkHost } from './holds/link-follower';
+
+/** Pushpin refreshes a channel's linked streams this long after its first subscriber (`SUBSCRIBED_DELAY`). */
+const FIRST_SUBSCRIPTION_REFRESH_MS = 1_000;
+/** A next-link request the app does not answer within this time counts as failed. */
+const LINK_FETCH_TIMEOUT_MS = 30_000;
+/** Zurl's Accept-Encoding would invite compression that local mode cannot undo; in-process requests ask for none. */
+const LINK_REQUEST_HEADERS = { accept: '*/*', 'accept-encoding': 'identity' } as const;
+const NO_REPLY: InProcessReply = Object.freeze({ status: 0, headers: [], body: Buffer.alloc(0) });
 
 /** Options of the in-process engine. */
 export interface LocalEngineOptions {
@@ -75,7 +87,12 @@ export class LocalEngine implements Engine, HoldHost {
       if (ins.hold === 'response') return new ResponseCapture(this, res, raw, { ...ins, hold: undefined });
       return new NoHoldSink(res, raw, { ...ins, hold: undefined });
     }
-    if (ins.hold === 'stream' && !bodiless) {
+    if (ins.hold === 'stream' && !bodiless && ins.nextLink === undefined && ins.channels.some((c) => c.prevId !== undefined)) {
+      // Pushpin gives up such a hold without a word: the client gets a plain response.
+      log('channel specifies prev-id, but no next link found: sending a plain response');
+      return new NoHoldSink(res, raw, { ...ins, hold: undefined });
+    }
+    if ((ins.hold === 'stream' || (ins.hold === undefined && ins.nextLink !== undefined)) && !bodiless) {
       const hold = new StreamHold(this, res, raw, ins);
       this.#track(res, hold);
       return hold;
@@ -122,9 +139,69 @@ export class LocalEngine implements Engine, HoldHost {
   subscribe(hold: Subscriber, instruction: Instruction): void {
     const names = instruction.channels.map((c) => c.name);
     (hold as Hold).subscribedTo = names;
-    for (const name of names) this.#hub.subscribe(name, hold);
+    const linked = instruction.nextLink !== undefined;
+    for (const name of names) if (this.#hub.subscribe(name, hold) && linked) this.#scheduleRefresh(name);
     if (hold instanceof StreamHold && instruction.keepAlive !== undefined) this.#ticker.add(hold);
     log('hold %s on %j', hold instanceof StreamHold ? 'stream' : 'response', names);
+  }
+
+  resubscribe(hold: StreamHold, instruction: Instruction): void {
+    const before = hold.subscribedTo ?? [];
+    const after = instruction.channels.map((c) => c.name);
+    for (const name of before) if (!after.includes(name)) this.#hub.unsubscribe(name, hold);
+    hold.subscribedTo = after;
+    const linked = instruction.nextLink !== undefined;
+    for (const name of after) if (this.#hub.subscribe(name, hold) && linked) this.#scheduleRefresh(name);
+    // A linked response without Grip-Keep-Alive stops the keep-alives.
+    this.#ticker.delete(hold);
+    if (instruction.keepAlive !== undefined) this.#ticker.add(hold);
+  }
+
+  /** Pushpin's first-subscription refresh (pushpin-behaviour.md §2), for streams with a next link. */
+  #scheduleRefresh(channel: string): void {
+    const timer = setTimeout(() => {
+      this.#refreshTimers.delete(timer);
+      const subs = this.#hub.subscribersOf(channel);
+      if (subs !== undefined) for (const sub of [...subs]) sub.refreshLink?.();
+    }, FIRST_SUBSCRIPTION_REFRESH_MS);
+    timer.unref();
+    this.#refreshTimers.add(timer);
+  }
+
+  readonly #refreshTimers = new Set<NodeJS.Timeout>();
+
+  linkHost(res: ServerResponse): LinkHost {
+    return {
+      fetchLink: (link, last) => this.#fetchLink(res, link, last),
+      lastId: (channel) => this.#hub.lastId(channel),
+    };
+  }
+
+  /**
+   * GET a next link in-process as Pushpin would: resolved against the
+   * client's URL, with `Grip-Last` and none of the client's headers.
+   */
+  #fetchLink(res: ServerResponse, link: string, last: ReadonlyMap<string, string>): Promise<InProcessReply> {
+    const req = res.req;
+    const server = (req.socket as Socket & { server?: Server }).server;
+    const listener = server === undefined ? undefined : requestListenerOf(server);
+    if (listener === undefined || this.#closed) return Promise.resolve(NO_REPLY);
+    let target: URL;
+    try {
+      target = new URL(link, new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`));
+    } catch {
+      return Promise.resolve(NO_REPLY);
+    }
+    const headers: Record<string, string> = { host: target.host, ...LINK_REQUEST_HEADERS };
+    if (last.size > 0) headers['grip-last'] = encodeGripLast(Object.fromEntries(last)).join(', ');
+    return new Promise<InProcessReply>((resolve) => {
+      const timer = setTimeout(() => resolve(NO_REPLY), LINK_FETCH_TIMEOUT_MS);
+      timer.unref();
+      dispatchInProcess(listener, { method: 'GET', url: target.pathname + target.search, headers, token: this, remote: req.socket }).then((reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+    });
   }
 
   release(hold: Subscriber): void {
@@ -172,6 +249,8 @@ export class LocalEngine implements Engine, HoldHost {
       this.#holds.delete(hold);
     }
     this.#ticker.stop();
+    for (const timer of this.#refreshTimers) clearTimeout(timer);
+    this.#refreshTimers.clear();
   }
 }
 

@@ -9,6 +9,8 @@ export interface PreparedItem {
   readonly channel: string;
   readonly id: string | undefined;
   readonly prevId: string | undefined;
+  /** Skip sequencing (`no-seq`). */
+  readonly noSeq: boolean;
   /** Bytes for stream holds, or `close` / `hint`. Undefined: no http-stream format. */
   readonly stream: Buffer | 'close' | 'hint' | undefined;
   /** The http-response format, body already encoded. */
@@ -84,6 +86,7 @@ export function prepareItem(item: PublishItem): PreparedItem {
     channel: item.channel,
     id: item.id,
     prevId: item.prevId,
+    noSeq: item.noSeq === true,
     stream: s === undefined ? undefined : s.action === 'close' ? 'close' : s.action === 'hint' ? 'hint' : toBuffer(s.content),
     response:
       r === undefined

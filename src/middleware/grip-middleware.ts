@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/engine';
+import { kInProcess } from '../engine/in-process';
+import { ProxyEngine } from '../engine/proxy-engine';
 import { kBridged } from '../engine/ws-bridge';
 import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
 import { log } from '../log';
@@ -26,6 +28,10 @@ const NOT_PROXIED = 'Not Implemented: this endpoint must be reached through the 
 /** @internal Build the per-request function. */
 export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
   const { local, proxy, verifiers, requireProxy, prefix, bridge } = deps;
+  // Next-link and recovery requests the local engine makes in-process are
+  // answered like requests from Pushpin: instructions become Grip-* headers,
+  // which the engine then reads as Pushpin would.
+  const linkEngine = local === undefined ? undefined : (proxy ?? new ProxyEngine());
 
   const attach = (req: IncomingMessage, res: ServerResponse, proxied: boolean, next: (err?: unknown) => void, engine = proxied ? proxy : local): void => {
     if (engine === undefined || (requireProxy && !proxied)) {
@@ -44,6 +50,10 @@ export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
     if (bridge !== undefined && (req as unknown as Record<symbol, unknown>)[kBridged] === bridge) {
       // A WebSocket-over-HTTP request made in-process by this grip's local-mode bridge.
       attach(req, res, true, next, local ?? proxy);
+      return;
+    }
+    if (linkEngine !== undefined && (req as unknown as Record<symbol, unknown>)[kInProcess] === local) {
+      attach(req, res, true, next, linkEngine);
       return;
     }
     const sig = req.headers['grip-sig'];

@@ -29,7 +29,7 @@ const SIG_KEY = 'changeme';
  * Start both modes once for the test file: the same scenario app, once with
  * local holds and once in proxy mode behind a real Pushpin.
  */
-export function useModes(): { local: () => Mode; proxy: () => Mode } {
+export function useModes(makeApp: (grip: Grip, log: OriginLog) => RequestListener = scenarioApp as (grip: Grip, log: OriginLog) => RequestListener): { local: () => Mode; proxy: () => Mode } {
   let local: Mode | undefined;
   let proxy: Mode | undefined;
   const cleanups: Array<() => Promise<void>> = [];
@@ -37,7 +37,7 @@ export function useModes(): { local: () => Mode; proxy: () => Mode } {
   beforeAll(async () => {
     const localGrip = createGrip({ gripUrl: '' });
     const localLog = new OriginLog();
-    const localApp = await listen(scenarioApp(localGrip, localLog));
+    const localApp = await listen(makeApp(localGrip, localLog));
     // Local mode accepts real WebSocket upgrades and drives the app's /ws route in-process.
     localGrip.attach(localApp.server);
     cleanups.push(() => localGrip.close(), () => localApp.close());
@@ -52,8 +52,7 @@ export function useModes(): { local: () => Mode; proxy: () => Mode } {
     const pushpin: PushpinInstance = await startPushpin({ originPort: origin.port, sigKey: SIG_KEY, sigIss: 'pushpin' });
     const proxyGrip = createGrip({ gripUrl: `${pushpin.publishUrl}?iss=pushpin&key=${SIG_KEY}` });
     const proxyLog = new OriginLog();
-    const app = scenarioApp(proxyGrip, proxyLog);
-    handler = app as unknown as RequestListener;
+    handler = makeApp(proxyGrip, proxyLog);
     cleanups.push(() => proxyGrip.close(), () => pushpin.stop(), () => origin.close());
     proxy = {
       name: 'proxy',

@@ -7,6 +7,8 @@ import { httpDate } from '../http-date';
 import type { Subscriber } from '../hub';
 import { chunkOf, runChunks, type PreparedItem, type PreparedRun } from '../prepared-item';
 import type { HoldHost } from './hold-host';
+import { LinkFollower, type FollowedStream } from './link-follower';
+import { log } from '../../log';
 
 /** Pushpin buffers an instruct response body up to this size; a larger stream body is streamed. */
 const INITIAL_BODY_BUFFER_BYTES = 100_000;
@@ -24,13 +26,15 @@ interface NodeResponseInternals {
  * streamed, and after the handler ends its response every published
  * http-stream content is written verbatim as one chunk.
  */
-export class StreamHold implements Subscriber, CaptureSink {
+export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
   readonly #host: HoldHost;
   /** Channels this hold is subscribed to (engine bookkeeping). */
   subscribedTo: readonly string[] | undefined;
   readonly #res: ServerResponse;
   readonly #raw: RawResponse;
-  readonly #instruction: Instruction;
+  #instruction: Instruction;
+  /** Set when the instruction has a next link: reliability and chaining. */
+  #follower: LinkFollower | undefined;
   /**
    * Where deliveries go once the hold has started: the socket itself, with the
    * chunk framed once per item for every subscriber, when nothing of the
@@ -130,18 +134,64 @@ export class StreamHold implements Subscriber, CaptureSink {
     this.flushHead();
   }
 
-  /** The handler ended its response: the hold starts. */
+  /** The handler ended its response: the hold starts (or, with a link and no hold, the link is followed). */
   start(): void {
     // With no initial body the head waits for the first bytes, as with
     // Pushpin; an explicit res.flushHeaders() sends it at once (local mode only).
     this.sendHead();
     if (this.#released) return;
     this.#useSocketIfClear();
+    const ins = this.#instruction;
+    if (ins.nextLink !== undefined) this.#follower = new LinkFollower(this, this.#host.linkHost(this.#res));
+    if (ins.hold !== 'stream') {
+      (this.#follower as LinkFollower).chain(ins.nextLink as NonNullable<Instruction['nextLink']>);
+      return;
+    }
     this.#subscribed = true;
-    this.#host.subscribe(this, this.#instruction);
+    this.#host.subscribe(this, ins);
+    this.#follower?.registered(ins, true);
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** A linked response's instruction replaces this one: new channels, keep-alive and link. */
+  resubscribe(instruction: Instruction): void {
+    if (this.#released) return;
+    this.#instruction = instruction;
+    this.#subscribed = instruction.channels.length > 0;
+    this.#host.resubscribe(this, instruction);
+  }
+
+  /** A linked response's body, appended to the stream as one chunk. */
+  writeBody(body: Buffer): void {
+    if (this.#released) return;
+    this.sendHead();
+    this.wrote = true;
+    this.#raw.write(body);
+    if (this.#res.writableLength > this.#host.maxBufferedBytes) this.#host.overflow(this, this.#res);
+    else this.#useSocketIfClear();
+  }
+
+  /** End the stream (a next-link error, or a chain that ended). */
+  end(why: string): void {
+    if (why !== '') log('stream ended: %s', why);
+    this.release(true);
+  }
+
+  /** Pushpin's first-subscription refresh: GET the next link once. */
+  refreshLink(): void {
+    if (this.#subscribed && this.#follower?.hasLink === true) this.#follower.refresh();
   }
 
   deliver(item: PreparedItem): void {
+    if (this.#follower !== undefined) this.#follower.onItem(item);
+    else this.writeItem(item);
+  }
+
+  /** Write `item` to the client as it is. */
+  writeItem(item: PreparedItem): void {
     const s = item.stream;
     if (s === undefined || this.#released || s === 'hint') return;
     if (s === 'close') {
@@ -176,10 +226,14 @@ export class StreamHold implements Subscriber, CaptureSink {
   }
 
   deliverRun(run: PreparedRun): void {
+    if (this.#follower !== undefined) {
+      for (const item of run.items) this.#follower.onItem(item);
+      return;
+    }
     const socket = this.#socket;
     const bytes = socket === undefined || this.#released ? null : runChunks(run);
     if (socket === undefined || bytes === null) {
-      for (const item of run.items) this.deliver(item);
+      for (const item of run.items) this.writeItem(item);
       return;
     }
     if (bytes.length === 0) return;
@@ -198,6 +252,7 @@ export class StreamHold implements Subscriber, CaptureSink {
   release(end: boolean): void {
     if (this.#released) return;
     this.#released = true;
+    this.#follower?.stop();
     if (this.#subscribed) this.#host.release(this);
     if (end && !this.#res.writableEnded && !this.#res.destroyed) {
       this.sendHead();

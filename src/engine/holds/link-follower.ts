@@ -1,0 +1,231 @@
+import { log } from '../../log';
+import { parseInstruction } from '../../protocol/grip-headers';
+import type { Instruction, NextLinkSpec } from '../../protocol/types';
+import type { InProcessReply } from '../in-process';
+import type { PreparedItem } from '../prepared-item';
+
+/** Pushpin's default next-link timeout, in seconds. */
+const DEFAULT_LINK_TIMEOUT_SEC = 120;
+/** Items queued while a link is being fetched (Pushpin's limit). */
+const MAX_QUEUED = 100;
+/** Pushpin retries a failed link fetch 5 times, after 1, 2, 4, 8 and 16 s (plus up to 1 s). */
+const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
+
+/** What a {@link LinkFollower} drives. Implemented by the stream hold. */
+export interface FollowedStream {
+  /** Write an item to the client (no checks). */
+  writeItem(item: PreparedItem): void;
+  /** Append a linked response's body to the client stream, as one chunk. */
+  writeBody(body: Buffer): void;
+  /** Take a linked response's instruction: its channels, keep-alive and link replace the current ones. */
+  resubscribe(instruction: Instruction): void;
+  /** End the client's response. */
+  end(why: string): void;
+  /** True once the client is gone or the stream ended. */
+  readonly released: boolean;
+}
+
+/** How the follower reaches the app and the hub. */
+export interface LinkHost {
+  /** GET `link` (resolved against the client's URL) in-process, with `Grip-Last` for `last`. */
+  fetchLink(link: string, last: ReadonlyMap<string, string>): Promise<InProcessReply>;
+  /** The last id the hub sent on `channel`, if it knows one. */
+  lastId(channel: string): string | undefined;
+}
+
+/**
+ * Reliable streaming and next-link chaining for one stream hold, as Pushpin
+ * does them (grip-protocol.md §5.3 and §5.4): each item on a channel
+ * subscribed with a `prev-id` must follow the last one, else the hold GETs its
+ * next link and appends the answer; a response with a link and no hold is
+ * followed by its link; a quiet stream re-polls its link every `timeout`.
+ */
+export class LinkFollower {
+  readonly #stream: FollowedStream;
+  readonly #host: LinkHost;
+  #link: NextLinkSpec | undefined;
+  /** Channel → current prev-id, for channels subscribed with one. */
+  readonly #prevIds = new Map<string, string>();
+  #channels: readonly string[] = [];
+  /** Channels that received an item since the hold was (re)registered. */
+  readonly #heard = new Set<string>();
+  #fetching = false;
+  #queue: PreparedItem[] = [];
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(stream: FollowedStream, host: LinkHost) {
+    this.#stream = stream;
+    this.#host = host;
+  }
+
+  /** True when the hold has a next link to follow. */
+  get hasLink(): boolean {
+    return this.#link !== undefined;
+  }
+
+  /**
+   * The hold was registered with `ins` (the first response, or a linked one
+   * that holds). On the first registration, a channel whose `prev-id` is not
+   * the last id published there means the origin is behind: fetch at once.
+   */
+  registered(ins: Instruction, first: boolean): void {
+    this.#link = ins.nextLink;
+    this.#prevIds.clear();
+    this.#channels = ins.channels.map((c) => c.name);
+    for (const c of ins.channels) if (c.prevId !== undefined) this.#prevIds.set(c.name, c.prevId);
+    this.#heard.clear();
+    this.#armTimer();
+    if (first) {
+      for (const [channel, prevId] of this.#prevIds) {
+        const last = this.#host.lastId(channel);
+        if (last !== undefined && last !== prevId) {
+          this.fetch();
+          return;
+        }
+      }
+    }
+  }
+
+  /** The first response has a link and no hold: follow it. */
+  chain(link: NextLinkSpec): void {
+    this.#link = link;
+    this.fetch();
+  }
+
+  /** A published item for this hold. */
+  onItem(item: PreparedItem): void {
+    if (item.stream === undefined || this.#stream.released) return;
+    if (this.#fetching) {
+      if (this.#queue.length < MAX_QUEUED) this.#queue.push(item);
+      return;
+    }
+    if (item.stream === 'hint') {
+      this.fetch();
+      return;
+    }
+    const expected = this.#prevIds.get(item.channel);
+    if (expected !== undefined && item.stream !== 'close') {
+      if (item.prevId !== expected) {
+        log('stream: %s item prev-id %s after %s: gap, fetching the next link', item.channel, String(item.prevId), expected);
+        this.fetch();
+        return;
+      }
+      if (item.id !== undefined) this.#prevIds.set(item.channel, item.id);
+      else this.#prevIds.delete(item.channel);
+    }
+    this.#heard.add(item.channel);
+    this.#stream.writeItem(item);
+  }
+
+  /** Pushpin's first-subscription refresh. */
+  refresh(): void {
+    this.fetch();
+  }
+
+  /** Fetch the next link now, unless a fetch is already under way. */
+  fetch(): void {
+    if (this.#fetching || this.#link === undefined || this.#stream.released) return;
+    this.#fetching = true;
+    this.#queue = [];
+    clearTimeout(this.#timer);
+    const link = this.#link.uri;
+    this.#host.fetchLink(link, this.#prevIds).then(
+      (reply) => this.#onReply(reply),
+      (err: unknown) => this.#onReply({ status: 0, headers: [], body: Buffer.alloc(0) }, err),
+    );
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#queue = [];
+  }
+
+  #onReply(reply: InProcessReply, err?: unknown): void {
+    const stream = this.#stream;
+    if (stream.released) {
+      this.#fetching = false;
+      return;
+    }
+    if (reply.status < 200 || reply.status > 299) {
+      const delay = RETRY_DELAYS_MS[this.#failures++];
+      if (delay === undefined) {
+        this.#fetching = false;
+        stream.end(`next link failed ${this.#failures} times (last: ${reply.status === 0 ? String(err ?? 'no response') : `status ${reply.status}`})`);
+        return;
+      }
+      log('stream: next link answered %s; retrying in %d ms', reply.status === 0 ? 'nothing' : reply.status, delay);
+      this.#timer = setTimeout(
+        () => {
+          this.#fetching = false;
+          this.fetch();
+        },
+        delay + Math.floor(Math.random() * 1000),
+      );
+      this.#timer.unref();
+      return;
+    }
+    this.#failures = 0;
+    let ins: Instruction;
+    try {
+      ins = parseInstruction(reply.headers);
+    } catch (e) {
+      this.#fetching = false;
+      stream.end(`next link response: ${(e as Error).message}`);
+      return;
+    }
+    if (reply.body.length > 0) stream.writeBody(reply.body);
+    if (ins.hold === 'response') {
+      this.#fetching = false;
+      stream.end('Next link returned non-stream hold.');
+      return;
+    }
+    if (ins.hold === 'stream') {
+      const broken = ins.channels.find((c) => c.prevId !== undefined);
+      if (broken !== undefined && ins.nextLink === undefined) {
+        this.#fetching = false;
+        stream.end(`channel '${broken.name}' specifies prev-id, but no next link found`);
+        return;
+      }
+      stream.resubscribe(ins);
+      this.registered(ins, false);
+      this.#fetching = false;
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const item of queued) this.onItem(item);
+      return;
+    }
+    // No hold: follow the next link if there is one, else the stream is over.
+    this.#fetching = false;
+    if (ins.nextLink === undefined) {
+      stream.end('');
+      return;
+    }
+    if (this.#channels.length > 0) stream.resubscribe({ channels: [] });
+    this.#channels = [];
+    this.#prevIds.clear();
+    this.chain(ins.nextLink);
+  }
+
+  /**
+   * Pushpin's link timeout: every `timeout` seconds a hold that did not hear
+   * from each of its channels re-polls its link; one that did waits another period.
+   */
+  #armTimer(): void {
+    clearTimeout(this.#timer);
+    const link = this.#link;
+    if (link === undefined || this.#channels.length === 0) return;
+    const ms = Math.max(1, link.timeoutSec ?? DEFAULT_LINK_TIMEOUT_SEC) * 1000;
+    this.#timer = setTimeout(() => {
+      if (this.#stream.released) return;
+      if (this.#channels.every((c) => this.#heard.has(c))) {
+        this.#heard.clear();
+        this.#armTimer();
+        return;
+      }
+      this.fetch();
+    }, Math.min(ms, 2 ** 31 - 1));
+    this.#timer.unref();
+  }
+}

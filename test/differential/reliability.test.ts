@@ -1,0 +1,177 @@
+import type { RequestListener } from 'node:http';
+import express from 'express';
+import type { Grip } from '../../src/index';
+import { open } from '../helpers/http-client';
+import type { OriginLog } from '../helpers/scenario-app';
+import { normalise, useModes, type Mode } from './harness';
+
+/**
+ * Reliable streaming (prev-id + next links) and next-link chaining, the same
+ * client script against local mode and real Pushpin 1.36
+ * (pushpin-behaviour.md scenarios (e) and (f)).
+ */
+
+/** Per app: what the "store" of each channel holds, id → line. Tests fill it before publishing. */
+const stores = new WeakMap<OriginLog, Map<string, string[]>>();
+const storeOf = (log: OriginLog, ch: string): string[] => {
+  let all = stores.get(log);
+  if (all === undefined) stores.set(log, (all = new Map()));
+  let s = all.get(ch);
+  if (s === undefined) all.set(ch, (s = ['item 1\n']));
+  return s;
+};
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function reliableApp(grip: Grip, log: OriginLog): RequestListener {
+  const app = express();
+  app.use(grip.middleware);
+  app.use((req, _res, next) => {
+    log.record(req.path, req.headers);
+    next();
+  });
+  // The first page: item 1, subscribed with prev-id 1 and a next link.
+  app.get('/reliable', (req, res) => {
+    const ch = str(req.query.ch);
+    storeOf(log, ch);
+    res.grip.stream({ channels: { name: ch, prevId: '1' }, nextLink: { url: `/reliable/next?ch=${ch}` } });
+    res.type('text/plain').end('item 1\n');
+  });
+  // Recovery: everything after Grip-Last's id, from the store.
+  app.get('/reliable/next', (req, res) => {
+    const ch = str(req.query.ch);
+    const items = storeOf(log, ch);
+    const last = Number(req.grip.last[ch] ?? '0');
+    res.grip.stream({ channels: { name: ch, prevId: String(items.length) }, nextLink: { url: `/reliable/next?ch=${ch}` } });
+    res.type('text/plain').end(items.slice(last).join(''));
+  });
+  // History in pages: page 1 is large (streamed before its instructions apply), page 3 holds.
+  app.get('/history', (req, res) => {
+    const ch = str(req.query.ch);
+    const page = Number(req.query.page ?? '1');
+    if (page < 3) {
+      res.grip.instruct({ channels: [], nextLink: { uri: `/history?ch=${ch}&page=${page + 1}` } });
+    } else {
+      res.grip.stream({ channels: ch, nextLink: { url: `/history/poll?ch=${ch}`, timeoutMs: 2000 } });
+    }
+    const body = page === 1 ? `${'history page 1 '.padEnd(99, '.')}\n`.repeat(3000) : `history page ${page}\n`;
+    res.type('text/plain').end(body);
+  });
+  // The link of the held page, re-polled every 2 s while the channel is quiet.
+  app.get('/history/poll', (req, res) => {
+    const ch = str(req.query.ch);
+    const n = log.count('/history/poll');
+    res.grip.stream({ channels: ch, nextLink: { url: `/history/poll?ch=${ch}`, timeoutMs: 2000 } });
+    res.type('text/plain').end(`poll ${n}\n`);
+  });
+  return app as unknown as RequestListener;
+}
+
+const modes = useModes(reliableApp);
+
+let seq = 0;
+const chan = (name: string): string => `${name}-${process.pid}-${++seq}`;
+
+async function both<T>(script: (m: Mode, ch: string) => Promise<T>, name: string): Promise<[T, T]> {
+  return Promise.all([script(modes.local(), chan(name)), script(modes.proxy(), chan(name))]);
+}
+
+/** Grip-Last values of the requests to `path` for channel `ch`, in order, without the channel name. */
+const lastsOf = (m: Mode, path: string, ch: string): string[] =>
+  m.log.requests.filter((r) => r.path === path && String(r.headers['grip-last'] ?? '').startsWith(`${ch};`)).map((r) => String(r.headers['grip-last']).slice(ch.length));
+
+/** Open /reliable and wait for the first-subscription refresh (a GET of the link), after which publishes are safe. */
+async function openReliable(m: Mode, ch: string): Promise<ReturnType<typeof open>> {
+  const before = m.log.count('/reliable/next');
+  const c = open(`${m.baseUrl}/reliable?ch=${ch}`, { headers: { 'User-Agent': 'differential', Cookie: 'secret=1' } });
+  await c.waitFor((t) => t === 'item 1\n');
+  await m.log.seen('/reliable/next', before + 1);
+  return c;
+}
+
+const publishItem = (m: Mode, ch: string, id: number): Promise<unknown> =>
+  m.grip.publisher.publishFormats(ch, { httpStream: { content: `item ${id}\n` } }, { id: String(id), prevId: String(id - 1) });
+
+describe('differential: reliable streaming and next links', () => {
+  it('a gap that fills within the wait is re-ordered; no recovery request', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const c = await openReliable(m, ch);
+      const store = storeOf(m.log, ch);
+      store.push('item 2\n', 'item 3\n', 'item 4\n');
+      const requests = m.log.count('/reliable/next');
+      await publishItem(m, ch, 2);
+      await c.waitFor((t) => t.endsWith('item 2\n'));
+      await publishItem(m, ch, 4);
+      await publishItem(m, ch, 3);
+      const body = await c.waitFor((t) => t.endsWith('item 4\n'));
+      c.close();
+      return { body, recoveries: m.log.count('/reliable/next') - requests, lasts: lastsOf(m, '/reliable/next', ch) };
+    }, 'reorder');
+    expect(l).toEqual({ body: 'item 1\nitem 2\nitem 3\nitem 4\n', recoveries: 0, lasts: ['; last-id=1'] });
+    expect(p).toEqual(l);
+  });
+
+  it('a gap that does not fill: after the wait, the next link is fetched with Grip-Last and none of the client headers', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const c = await openReliable(m, ch);
+      const store = storeOf(m.log, ch);
+      store.push('item 2\n', 'item 3\n');
+      await publishItem(m, ch, 2);
+      await publishItem(m, ch, 3);
+      await c.waitFor((t) => t.endsWith('item 3\n'));
+      // Item 4 is stored but never published; item 5 is published.
+      store.push('item 4\n', 'item 5\n');
+      const before = m.log.count('/reliable/next');
+      await publishItem(m, ch, 5);
+      await m.log.seen('/reliable/next', before + 1);
+      await c.waitFor((t) => t.endsWith('item 5\n'));
+      store.push('item 6\n');
+      await publishItem(m, ch, 6);
+      const body = await c.waitFor((t) => t.endsWith('item 6\n'));
+      c.close();
+      const recovery = m.log.requests.filter((r) => r.path === '/reliable/next').at(-1)?.headers ?? {};
+      return {
+        body,
+        lasts: lastsOf(m, '/reliable/next', ch),
+        clientHeaders: ['user-agent', 'cookie'].filter((h) => recovery[h] !== undefined),
+      };
+    }, 'gap');
+    expect(l).toEqual({
+      body: 'item 1\nitem 2\nitem 3\nitem 4\nitem 5\nitem 6\n',
+      lasts: ['; last-id=1', '; last-id=3'],
+      clientHeaders: [],
+    });
+    expect(p).toEqual(l);
+  }, 30_000);
+
+  it('a duplicate id is dropped', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const c = await openReliable(m, ch);
+      storeOf(m.log, ch).push('item 2\n', 'item 3\n');
+      const requests = m.log.count('/reliable/next');
+      await publishItem(m, ch, 2);
+      await publishItem(m, ch, 2);
+      await publishItem(m, ch, 3);
+      const body = await c.waitFor((t) => t.endsWith('item 3\n'));
+      c.close();
+      return { body, recoveries: m.log.count('/reliable/next') - requests };
+    }, 'dup');
+    expect(l).toEqual({ body: 'item 1\nitem 2\nitem 3\n', recoveries: 0 });
+    expect(p).toEqual(l);
+  });
+
+  it('next-link chaining: a large first page, pages, a hold, then link timeouts re-poll', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const c = open(`${m.baseUrl}/history?ch=${ch}&page=1`);
+      const head = await c.head;
+      await c.waitFor((t) => t.includes('history page 3\n'));
+      // The first-subscription refresh (about 1 s), then one re-poll per 2 s of quiet.
+      const body = await c.waitFor((t) => t.includes('poll 3\n'), 'the third poll');
+      c.close();
+      return normalise({ ...head, body: body.slice(0, body.indexOf('poll 3\n') + 'poll 3\n'.length) });
+    }, 'history');
+    const page1 = `${'history page 1 '.padEnd(99, '.')}\n`.repeat(3000);
+    expect(l).toMatchObject({ status: 200, body: `${page1}history page 2\nhistory page 3\npoll 1\npoll 2\npoll 3\n` });
+    expect(p).toEqual(l);
+  }, 30_000);
+});
