@@ -1,22 +1,38 @@
 /**
  * The realtime chat example: an Express app with an in-memory message store,
- * live updates over Server-Sent Events and a long-polling fallback.
+ * live updates over WebSockets or Server-Sent Events, and a long-polling fallback.
  *
  * The handlers are the same whether gripkit holds the connections itself
  * (local mode) or a GRIP proxy such as Pushpin holds them (proxy mode).
  *
  * Routes:
  *   GET  /                            the chat page (public/)
+ *   GET  /rooms/:room/ws              WebSocket (see below); a plain GET gets 426
  *   GET  /rooms/:room/events          SSE: first a `history` event, then live `message` events
  *   GET  /rooms/:room/messages        long-poll: `?after=ID` answers at once with newer
  *                                     messages, else holds up to 30 s and answers `[]`
  *   POST /rooms/:room/messages        JSON `{ user, text }` → 201 with the stored message
+ *
+ * The WebSocket, message by message (every message is one JSON text frame):
+ *   server → client  on connect, the recent messages (the last 50, or with `?after=ID`
+ *                    those newer than ID), one frame each; then every new message of the
+ *                    room, however it was posted. A frame is one message object
+ *                    `{ id, user, text, time }`, the same JSON as an SSE `message` event's data.
+ *   client → server  `{ "user": "...", "text": "..." }` posts a message, validated exactly
+ *                    like POST /rooms/:room/messages. The sender gets the stored message
+ *                    back at once (and, being subscribed, possibly once more from the room:
+ *                    clients drop repeated ids). Bad input is answered with
+ *                    `{ "error": "..." }` (the same text as POST's error body) and the
+ *                    socket stays open. Binary frames are refused the same way.
+ * A bad room name or `after` refuses the handshake with a 400 JSON body.
+ * Locally the socket is held in-process (the server needs `grip.attach(server)`);
+ * behind Pushpin it reaches the app as WebSocket-over-HTTP (an `over_http` route).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import express, { type ErrorRequestHandler, type Response } from 'express';
-import { formatSseEvent, type Grip } from 'gripkit';
+import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import { formatSseEvent, type Grip, type WebSocketMessage } from 'gripkit';
 
 /** One chat message as stored, sent and published. */
 export interface ChatMessage {
@@ -47,6 +63,8 @@ export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const MAX_TEXT_BYTES = 4096;
 /** Longest user name, in characters (code points). */
 export const MAX_USER_CHARS = 64;
+/** Largest POST body and WebSocket message, in bytes (the POST limit is body-parser's `limit`). */
+export const MAX_BODY_BYTES = 64 * 1024;
 
 const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 
@@ -112,12 +130,26 @@ const validateMessage = (body: unknown): { user: string; text: string } => {
   return { user: name, text };
 };
 
+/** A WebSocket message's JSON value, with POST's wording for what body-parser refuses. */
+const parseWsMessage = (m: WebSocketMessage): unknown => {
+  if (m.type !== 'text') return fail(400, 'Expected a JSON text message { "user": string, "text": string }, got a binary one.');
+  if (Buffer.byteLength(m.data, 'utf8') > MAX_BODY_BYTES) return fail(413, 'Request body too large.');
+  // express.json() is strict: a body that is not an object or array is malformed.
+  if (!/^[ \t\n\r]*[{[]/.test(m.data)) return fail(400, 'Malformed JSON body.');
+  try {
+    return JSON.parse(m.data) as unknown;
+  } catch {
+    return fail(400, 'Malformed JSON body.');
+  }
+};
+
 /**
  * Build the chat app on a gripkit instance. The caller owns `grip` (and
- * closes it); the app only uses its middleware and publisher.
+ * closes it); the app uses its middleware, publisher and WebSocket route helper.
+ * In local mode, `grip.attach(server)` on the app's server accepts its WebSockets.
  * @example
  * const grip = createGrip();
- * http.createServer(createChatApp(grip)).listen(3000, '127.0.0.1');
+ * grip.attach(http.createServer(createChatApp(grip)).listen(3000, '127.0.0.1'));
  */
 export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express.Express {
   const historySize = options.historySize ?? 50;
@@ -192,9 +224,11 @@ export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express
     res.json([]);
   });
 
-  router.post('/:room/messages', express.json({ limit: '64kb' }), async (req, res) => {
-    const { user, text } = validateMessage(req.body);
-    const { name, room } = roomOf(res);
+  /**
+   * Store a message and publish it to everyone in the room: SSE streams,
+   * held long-polls and WebSockets each get their own format.
+   */
+  const addMessage = async (name: string, room: Room, user: string, text: string): Promise<ChatMessage> => {
     const message = room.add(user, text);
     const json = JSON.stringify(message);
     try {
@@ -203,6 +237,8 @@ export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express
         httpStream: { content: formatSseEvent({ event: 'message', id: String(message.id), data: json }) },
         // A held long-poll is answered with a one-message array.
         httpResponse: { headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, body: `[${json}]\n` },
+        // A WebSocket gets the message object as a text frame.
+        wsMessage: { content: json },
       });
       // No GRIP item id on purpose: Pushpin drops an id it saw in the last
       // 60 s, and ids restart at 1 whenever this in-memory store does.
@@ -210,7 +246,46 @@ export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express
       // The message is stored: clients catch up on their next (re)connect.
       console.error(`chat: publish to room ${name} failed: ${(err as Error).message}`);
     }
-    res.status(201).json(message);
+    return message;
+  };
+
+  router.post('/:room/messages', express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
+    const { user, text } = validateMessage(req.body);
+    const { name, room } = roomOf(res);
+    res.status(201).json(await addMessage(name, room, user, text));
+  });
+
+  // WebSockets: the same route serves the WebSocket-over-HTTP POSTs (from
+  // Pushpin, or from grip.attach() in local mode) and answers a plain GET with 426.
+  router.all(
+    '/:room/ws',
+    grip.websocket(async (ws, req, res) => {
+      const { name, room } = roomOf(res as Response);
+      if (ws.opening) {
+        const after = (req as Request).query.after;
+        const afterId = parseId(after);
+        if (after !== undefined && afterId === undefined) {
+          // Written by hand: a non-200 answer to the opening request refuses the handshake.
+          (res as Response).status(400).json({ error: '`after` must be a message id (a non-negative integer).' });
+          return;
+        }
+        ws.accept().subscribe(channelOf(name));
+        for (const m of room.since(afterId, historySize)) ws.send(JSON.stringify(m));
+      }
+      for (const m of ws.messages) {
+        try {
+          const { user, text } = validateMessage(parseWsMessage(m));
+          ws.send(JSON.stringify(await addMessage(name, room, user, text)));
+        } catch (err) {
+          if (!(err instanceof HttpError)) throw err;
+          ws.send(JSON.stringify({ error: err.message }));
+        }
+      }
+    }),
+  );
+  router.get('/:room/ws', (_req, res) => {
+    res.set('Upgrade', 'websocket');
+    fail(426, 'This route takes WebSocket connections.');
   });
 
   router.use((_req, _res, next) => next(new HttpError(404, 'Not found.')));

@@ -3,7 +3,9 @@
  *   npm run start:pushpin        # then open http://127.0.0.1:7999/
  *
  * Starts the app on an origin port with GRIP_URL pointing at Pushpin's
- * publish port, and Pushpin in front of it; Ctrl-C stops both.
+ * publish port, and Pushpin in front of it; Ctrl-C stops both. Pushpin's
+ * routes send WebSockets under /rooms/ to the app `over_http`
+ * (WebSocket-over-HTTP) and everything else as plain HTTP.
  * Environment (all on 127.0.0.1; 0 picks a free port):
  *   PUSHPIN_PORT (default 7999)          where browsers connect
  *   PUSHPIN_PUBLISH_PORT (default 5561)  Pushpin's HTTP publish (GRIP control) port
@@ -57,6 +59,9 @@ export async function startChatBehindPushpin(options: BehindPushpinOptions = {})
   try {
     pushpin = await startPushpin({
       originPort: origin.port,
+      // The page's WebSockets reach the app as WebSocket-over-HTTP requests
+      // (Pushpin holds the sockets); everything else is proxied as is.
+      routes: [`*,proto=ws,path_beg=/rooms/ 127.0.0.1:${origin.port},over_http`],
       httpPort: options.httpPort ?? 0,
       publishPort: options.publishPort ?? 0,
       sigKey: SIG_KEY,

@@ -16,6 +16,7 @@ async function main(): Promise<void> {
 
   const grip = createGrip(); // proxy mode when GRIP_URL is set, local mode otherwise
   const server = await listen(createChatApp(grip), port, host);
+  grip.attach(server.server); // local mode: accept the page's WebSockets in-process (a no-op in proxy mode)
   const how = grip.mode === 'proxy' ? `proxy mode, publishing to ${grip.publisher.targets.join(', ')}; open the page through the proxy` : 'local mode';
   console.log(`chat listening on ${server.url}/ (${how})`);
 
@@ -30,8 +31,9 @@ async function main(): Promise<void> {
       console.error('still not closed after 5 s: exiting');
       process.exit(1);
     }, 5000).unref();
-    // Closing grip first ends the held streams and answers held long-polls,
-    // so the server can then close without cutting anyone off mid-response.
+    // Closing grip first ends the held streams, answers held long-polls and
+    // closes the WebSockets (1001), so the server can then close without
+    // cutting anyone off mid-response.
     grip
       .close()
       .then(() => server.close())

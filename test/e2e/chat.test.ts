@@ -1,12 +1,13 @@
 /**
  * End to end: the chat example (examples/chat) in headless Chromium, once with
  * gripkit holding the connections (local mode) and once behind a real Pushpin
- * (proxy mode), plus the routes' HTTP contract.
+ * (proxy mode), plus the routes' HTTP and WebSocket contract.
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createGrip, type Grip } from 'gripkit';
-import { createChatApp, listen, type ChatMessage, type RunningServer } from '../../examples/chat/app';
+import { channelOf, createChatApp, listen, type ChatMessage, type RunningServer } from '../../examples/chat/app';
 import { startChatBehindPushpin, type ChatBehindPushpin } from '../../examples/chat/run-behind-pushpin';
+import { WsClient, terminateAll, type Message } from '../helpers/ws-client';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -69,23 +70,139 @@ async function firstSseEvent(url: string, headers: Record<string, string> = {}):
   }
 }
 
+/** Bodies that POST /rooms/:room/messages refuses (and its status), sent as JSON text over the WebSocket too. */
+const BAD_BODIES: Array<[what: string, body: string, status: number]> = [
+  ['malformed JSON', '{"user": "ann", "text": ', 400],
+  ['JSON null', 'null', 400],
+  ['JSON string', '"hi"', 400],
+  ['JSON array', '[]', 400],
+  ['missing user', JSON.stringify({ text: 'hi' }), 400],
+  ['missing text', JSON.stringify({ user: 'ann' }), 400],
+  ['non-string user', JSON.stringify({ user: 42, text: 'hi' }), 400],
+  ['non-string text', JSON.stringify({ user: 'ann', text: ['hi'] }), 400],
+  ['empty user', JSON.stringify({ user: '  ', text: 'hi' }), 400],
+  ['empty text', JSON.stringify({ user: 'ann', text: ' \n ' }), 400],
+  ['user over 64 chars', JSON.stringify({ user: 'u'.repeat(65), text: 'hi' }), 400],
+  ['text over 4096 bytes', JSON.stringify({ user: 'ann', text: 'é'.repeat(2049) }), 400],
+  ['body over 64 KiB', JSON.stringify({ user: 'ann', text: 'x'.repeat(65_536) }), 413],
+];
+
+const parseJson = (m: Message | undefined): unknown => JSON.parse(typeof m === 'string' ? m : String(m));
+
+/** Send `data` and resolve with the next message the socket receives (parsed). */
+async function reply(c: WsClient, data: string | Buffer): Promise<unknown> {
+  const n = c.received.length;
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (): void => {
+      c.ws.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      c.ws.off('message', onMessage);
+      reject(new Error(`closed instead of answering ${JSON.stringify(String(data).slice(0, 80))}`));
+    };
+    // After WsClient's own listener, so the message is already in `received`.
+    c.ws.once('message', onMessage);
+    c.ws.once('close', onClose);
+    c.ws.send(data);
+  });
+  return parseJson(c.received[n]);
+}
+
+/** Open `path` over WebSocket and resolve with the handshake's refusal: status and body. */
+async function refusedHandshake(base: string, path: string): Promise<{ status: number; body: string }> {
+  const c = new WsClient(base, path);
+  return new Promise((resolve, reject) => {
+    c.ws.once('open', () => reject(new Error(`${path}: unexpectedly accepted`)));
+    c.ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+  });
+}
+
+/**
+ * The WebSocket route's contract, the same locally and behind Pushpin: the
+ * recent messages on connect (or those after `?after=`), POST's validation
+ * with its error texts as `{ error }` messages on an open socket, the stored
+ * message as the answer to a good one, and refused handshakes.
+ */
+async function webSocketContract(base: string, room: string): Promise<void> {
+  const m1 = await postMessage(base, room, 'ann', 'one');
+  const m2 = await postMessage(base, room, 'bob', 'two');
+
+  const c = new WsClient(base, `/rooms/${room}/ws`);
+  await c.opened;
+  await c.next(() => c.received.length >= 2);
+  expect(c.received.slice(0, 2).map(parseJson)).toEqual([m1, m2]);
+  const resumed = new WsClient(base, `/rooms/${room}/ws?after=${m1.id}`);
+  await resumed.opened;
+  expect(parseJson(await resumed.next(() => true))).toEqual(m2);
+  resumed.ws.close();
+
+  for (const [what, body, status] of BAD_BODIES) {
+    const res = await post(base, room, body);
+    const httpError = ((await res.json()) as { error?: unknown }).error;
+    expect({ what, status: res.status, error: typeof httpError }).toEqual({ what, status, error: 'string' });
+    expect({ what, answer: await reply(c, body) }).toEqual({ what, answer: { error: httpError } });
+  }
+  expect(await reply(c, Buffer.from('{"user":"ann","text":"binary"}'))).toEqual({ error: expect.stringContaining('binary') });
+  expect(c.ws.readyState).toBe(c.ws.OPEN);
+
+  // A good message: stored (the next id) and answered with the stored message.
+  const sent = (await reply(c, JSON.stringify({ user: ' cat ', text: 'three' }))) as ChatMessage;
+  expect(sent).toEqual({ id: m2.id + 1, user: 'cat', text: 'three', time: expect.any(String) });
+  expect(await (await getNow(`${base}/rooms/${room}/messages?after=${m2.id}`)).json()).toEqual([sent]);
+  c.ws.close();
+
+  expect(await refusedHandshake(base, '/rooms/a.b/ws')).toEqual({ status: 400, body: expect.stringContaining('Invalid room name') });
+  expect(await refusedHandshake(base, `/rooms/${room}/ws?after=-1`)).toEqual({ status: 400, body: expect.stringContaining('`after`') });
+  const plain = await getNow(`${base}/rooms/${room}/ws`);
+  expect(plain.status).toBe(426);
+  expect(((await plain.json()) as { error?: unknown }).error).toEqual(expect.any(String));
+}
+
 let browser: Browser | undefined;
 
-async function openChat(url: string, options: { withoutEventSource?: boolean } = {}): Promise<{ page: Page; errors: string[] }> {
+interface ChatPage {
+  readonly page: Page;
+  /** Uncaught errors in the page. */
+  readonly errors: string[];
+  /** Text frames the page's WebSockets received and sent, in order. */
+  readonly received: string[];
+  readonly sent: string[];
+  /** Called on every frame received. */
+  readonly onFrame: Set<() => void>;
+}
+
+/** Open the chat page; `without` deletes browser APIs first, to exercise the fallbacks. */
+async function openChat(url: string, options: { without?: Array<'WebSocket' | 'EventSource'> } = {}): Promise<ChatPage> {
   if (!browser) throw new Error('browser not started');
   const context = await browser.newContext(); // one per page: no shared connection limit, no shared storage
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  if (options.withoutEventSource) {
-    await page.addInitScript(() => {
-      delete (window as { EventSource?: unknown }).EventSource;
+  const chat: ChatPage = { page, errors: [], received: [], sent: [], onFrame: new Set() };
+  page.on('pageerror', (err) => chat.errors.push(err.message));
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', ({ payload }) => {
+      chat.received.push(String(payload));
+      for (const f of chat.onFrame) f();
     });
+    ws.on('framesent', ({ payload }) => void chat.sent.push(String(payload)));
+  });
+  const without = options.without ?? [];
+  if (without.length > 0) {
+    await page.addInitScript((names) => {
+      for (const name of names) delete (window as unknown as Record<string, unknown>)[name];
+    }, without);
   }
   await page.goto(url);
   await page.locator('#transport[data-state="live"]').waitFor();
-  return { page, errors };
+  return chat;
 }
+
+const transportOf = (p: ChatPage): Promise<string | null> => p.page.getAttribute('#transport', 'data-transport');
 
 async function send(page: Page, user: string, text: string): Promise<void> {
   await page.fill('#user', user);
@@ -95,42 +212,93 @@ async function send(page: Page, user: string, text: string): Promise<void> {
 
 const waitForMessage = (page: Page, text: string): Promise<void> => page.locator('#messages li', { hasText: text }).waitFor({ timeout: 10_000 });
 
+/** Resolves once every page has received the text frame `payload`. */
+const framesArrived = (pages: ChatPage[], payload: string): Promise<void> =>
+  Promise.all(
+    pages.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (!p.received.includes(payload)) return;
+            p.onFrame.delete(check);
+            resolve();
+          };
+          p.onFrame.add(check);
+          check();
+        }),
+    ),
+  ).then(() => undefined);
+
 /**
- * Pages A and B use EventSource, page C has none and long-polls: what one
- * sends shows up in the others; a page opened later gets it as history.
+ * Resolve once every page's WebSocket receives what is published to `room`.
+ * Behind Pushpin a WebSocket's subscription goes live shortly after the app
+ * has answered the handshake, and nothing signals when, so a publish may
+ * land before it. A probe (WebSocket format only; the page ignores JSON that
+ * is not a message) is therefore published until every page has it: at most
+ * 50 times, again after 100 ms without it. Locally the first one arrives.
  */
-async function chatAcrossPages(baseUrl: string, room: string, checkHolds: () => void): Promise<void> {
-  const url = `${baseUrl}/#${room}`;
-  const [a, b, c] = await Promise.all([openChat(url), openChat(url), openChat(url, { withoutEventSource: true })]);
-  expect(await a.page.getAttribute('#transport', 'data-transport')).toBe('sse');
-  expect(await b.page.getAttribute('#transport', 'data-transport')).toBe('sse');
-  expect(await c.page.getAttribute('#transport', 'data-transport')).toBe('long-poll');
+async function untilSubscribed(grip: Grip, room: string, pages: ChatPage[]): Promise<void> {
+  const probe = JSON.stringify({ probe: room });
+  const arrived = framesArrived(pages, probe);
+  let done = false;
+  void arrived.then(() => (done = true));
+  for (let i = 0; i < 50 && !done; i++) {
+    await grip.publisher.publishFormats(channelOf(room), { wsMessage: { content: probe } });
+    let retry: NodeJS.Timeout | undefined;
+    await Promise.race([arrived, new Promise((resolve) => (retry = setTimeout(resolve, 100)))]);
+    clearTimeout(retry);
+  }
+  expect(pages.map((p) => p.received.includes(probe))).toEqual(pages.map(() => true));
+}
+
+/**
+ * Pages A and B talk over WebSockets, C over SSE (`?transport=sse`), D by
+ * long-polling (`?transport=long-poll`): what one sends shows up in all the
+ * others; a page opened later gets it as history. A and B send over their
+ * sockets, C and D with POST.
+ */
+async function chatAcrossTransports(baseUrl: string, room: string, grip: Grip, checkHolds: () => void): Promise<void> {
+  const url = (query = ''): string => `${baseUrl}/${query}#${room}`;
+  const [a, b, c, d] = await Promise.all([openChat(url()), openChat(url()), openChat(url('?transport=sse')), openChat(url('?transport=long-poll'))]);
+  expect(await Promise.all([a, b, c, d].map(transportOf))).toEqual(['websocket', 'websocket', 'sse', 'long-poll']);
   expect(await a.page.textContent('#room')).toBe(room);
+  await untilSubscribed(grip, room, [a, b]);
   checkHolds();
 
+  const everyone = [a, b, c, d];
   await send(a.page, 'alice', 'hello from A <b>not bold</b>');
-  await Promise.all([a, b, c].map(({ page }) => waitForMessage(page, 'hello from A <b>not bold</b>')));
+  await Promise.all(everyone.map(({ page }) => waitForMessage(page, 'hello from A <b>not bold</b>')));
   expect(await a.page.inputValue('#text')).toBe('');
+  expect(a.sent).toEqual([JSON.stringify({ user: 'alice', text: 'hello from A <b>not bold</b>' })]); // over the socket, not POSTed
   expect(await b.page.locator('#messages b').count()).toBe(0); // text, not HTML
 
   await send(c.page, 'carol', 'reply from C');
-  await Promise.all([a, b, c].map(({ page }) => waitForMessage(page, 'reply from C')));
+  await Promise.all(everyone.map(({ page }) => waitForMessage(page, 'reply from C')));
+  await send(d.page, 'dave', 'D long-polls');
+  await Promise.all(everyone.map(({ page }) => waitForMessage(page, 'D long-polls')));
   await send(b.page, 'bob', 'and B');
-  await Promise.all([a, b, c].map(({ page }) => waitForMessage(page, 'and B')));
+  await Promise.all(everyone.map(({ page }) => waitForMessage(page, 'and B')));
+  expect(b.sent).toEqual([JSON.stringify({ user: 'bob', text: 'and B' })]);
 
-  for (const { page } of [a, b, c]) {
-    expect(await page.locator('#messages li').allTextContents()).toEqual([
-      expect.stringContaining('alice: hello from A'),
-      expect.stringContaining('carol: reply from C'),
-      expect.stringContaining('bob: and B'),
-    ]);
-  }
+  const expected = [
+    expect.stringContaining('alice: hello from A'),
+    expect.stringContaining('carol: reply from C'),
+    expect.stringContaining('dave: D long-polls'),
+    expect.stringContaining('bob: and B'),
+  ];
+  for (const { page } of everyone) expect(await page.locator('#messages li').allTextContents()).toEqual(expected);
 
-  const late = await openChat(url);
+  // Refused over the socket: the error is shown and the socket stays open.
+  await send(a.page, 'alice', 'é'.repeat(2049));
+  await a.page.locator('#error', { hasText: '4096 bytes' }).waitFor();
+  expect(await a.page.getAttribute('#transport', 'data-state')).toBe('live');
+
+  const late = await openChat(url());
+  expect(await transportOf(late)).toBe('websocket');
   await waitForMessage(late.page, 'and B');
-  expect(await late.page.locator('#messages li').count()).toBe(3);
+  expect(await late.page.locator('#messages li').allTextContents()).toEqual(expected);
 
-  for (const p of [a, b, c, late]) {
+  for (const p of [...everyone, late]) {
     expect(p.errors).toEqual([]);
     await p.page.context().close();
   }
@@ -141,6 +309,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  terminateAll();
   await browser?.close();
 });
 
@@ -155,6 +324,7 @@ describe('chat example, local mode', () => {
   beforeAll(async () => {
     grip = createGrip({ gripUrl: '' }); // local whatever GRIP_URL says
     server = await listen(createChatApp(grip));
+    grip.attach(server.server);
     base = server.url;
   });
 
@@ -280,12 +450,36 @@ describe('chat example, local mode', () => {
     expect(JSON.parse(byQuery.fields.data ?? '')).toEqual(sent.slice(54));
   });
 
+  it('WebSocket: history on connect, POST validation as error messages, refused handshakes', async () => {
+    await webSocketContract(base, 'ws-api');
+  });
+
   describeBrowser('in the browser', () => {
-    it('delivers messages between pages over SSE and long-polling', async () => {
-      await chatAcrossPages(base, 'local-e2e', () => {
-        // Two EventSource streams plus one long-poll, held in-process.
-        expect(grip.holdCount).toBeGreaterThanOrEqual(2);
+    it('delivers messages between pages over WebSockets, SSE and long-polling', async () => {
+      await chatAcrossTransports(base, 'local-e2e', grip, () => {
+        // The SSE stream (and the long-poll, unless between two polls) held in-process.
+        expect(grip.holdCount).toBeGreaterThanOrEqual(1);
       });
+    });
+
+    it('falls back to SSE, then to long-polling', async () => {
+      // A server that never accepts WebSockets (no grip.attach): the socket fails to open.
+      const noWs = await listen(createChatApp(grip));
+      try {
+        const pages = await Promise.all([
+          openChat(`${noWs.url}/#fallback`),
+          openChat(`${base}/#fallback`, { without: ['WebSocket'] }),
+          openChat(`${base}/#fallback`, { without: ['WebSocket', 'EventSource'] }),
+          openChat(`${base}/?transport=bogus#fallback`),
+        ]);
+        expect(await Promise.all(pages.map(transportOf))).toEqual(['sse', 'sse', 'long-poll', 'websocket']);
+        for (const p of pages) {
+          expect(p.errors).toEqual([]);
+          await p.page.context().close();
+        }
+      } finally {
+        await noWs.close();
+      }
     });
   });
 });
@@ -311,8 +505,12 @@ describeBrowserBehindPushpin('chat example, behind Pushpin', () => {
     expect(((await res.json()) as { error?: unknown }).error).toEqual(expect.any(String));
   });
 
-  it('delivers messages between pages over SSE and long-polling', async () => {
-    await chatAcrossPages(chat.url.replace(/\/$/, ''), 'pushpin-e2e', () => {
+  it('WebSocket over HTTP: history on connect, POST validation as error messages, refused handshakes', async () => {
+    await webSocketContract(chat.url.replace(/\/$/, ''), 'ws-api');
+  });
+
+  it('delivers messages between pages over WebSockets, SSE and long-polling', async () => {
+    await chatAcrossTransports(chat.url.replace(/\/$/, ''), 'pushpin-e2e', chat.grip, () => {
       // Pushpin holds every connection; the app holds none.
       expect(chat.grip.holdCount).toBe(0);
     });

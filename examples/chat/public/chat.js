@@ -1,11 +1,26 @@
 // gripkit chat page: plain JavaScript, no framework, no build step.
-// Live updates come over Server-Sent Events (EventSource); where EventSource
-// is missing (or the stream cannot be opened at all) it long-polls instead.
+//
+// Live updates: the page tries a WebSocket first (rooms/ROOM/ws). If the
+// browser has no WebSocket, or the socket never opens (refused, or still not
+// open after 10 s: a proxy in the way), it uses Server-Sent Events instead
+// (EventSource), and if that is missing or never opens either, long-polling.
+// A transport that worked once reconnects by itself and is kept.
+// `?transport=sse` or `?transport=long-poll` in the page URL starts further
+// down that list (`?transport=websocket` is the default), e.g.
+// http://127.0.0.1:3000/?transport=sse#lobby. The badge #transport shows the
+// transport in use in its data-transport attribute: websocket | sse | long-poll.
+//
+// Sending: while the WebSocket is open, a message goes over it as
+// {"user": ..., "text": ...}; the server answers with the stored message, or
+// with {"error": ...}, which is shown. Otherwise it is POSTed to
+// rooms/ROOM/messages.
 'use strict';
 
 (() => {
   const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
   const USER_KEY = 'gripkit-chat-user';
+  const TRANSPORTS = ['websocket', 'sse', 'long-poll'];
+  const WS_OPEN_TIMEOUT_MS = 10000;
   const $ = (id) => document.getElementById(id);
   const els = {
     room: $('room'),
@@ -36,7 +51,7 @@
   };
   const roomUrl = (path) => `rooms/${encodeURIComponent(room)}/${path}`;
 
-  const LABELS = { sse: 'SSE (EventSource)', 'long-poll': 'long-polling' };
+  const LABELS = { websocket: 'WebSocket', sse: 'SSE (EventSource)', 'long-poll': 'long-polling' };
   function setTransport(kind, state) {
     els.transport.dataset.transport = kind;
     els.transport.dataset.state = state;
@@ -87,6 +102,102 @@
     if (atBottom) box.scrollTop = box.scrollHeight;
   }
 
+  /** Start the first transport, from `first` on, that this browser has. */
+  function startTransport(first) {
+    const supported = {
+      websocket: typeof window.WebSocket === 'function',
+      sse: typeof window.EventSource === 'function',
+      'long-poll': true,
+    };
+    const kind = TRANSPORTS.slice(Math.max(TRANSPORTS.indexOf(first), 0)).find((k) => supported[k]);
+    return kind === 'websocket' ? startWebSocket() : kind === 'sse' ? startSse() : startLongPoll();
+  }
+
+  /** Fetch messages after `after` at once (there are newer ones, so the long-poll is not held). */
+  function catchUp(after) {
+    fetch(roomUrl('messages') + `?after=${after}`, { cache: 'no-store', headers: { Accept: 'application/json' } })
+      .then((res) => (res.ok ? res.json() : []))
+      .then(addMessages)
+      .catch(() => {
+        // the next reconnect catches up instead
+      });
+  }
+
+  // --- WebSocket -------------------------------------------------------------
+
+  function startWebSocket() {
+    let socket = null;
+    let stopped = false;
+    let opened = false;
+    let retryTimer = 0;
+    let openTimer = 0;
+    let backoff = 1000;
+    const open = () => {
+      // On reconnect, only the messages after the last one seen.
+      const url = new URL(roomUrl('ws') + (lastId > 0 ? `?after=${lastId}` : ''), location.href);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      url.hash = '';
+      const ws = new WebSocket(url.href);
+      socket = ws;
+      // Closing a socket that is still connecting fails it: onclose below.
+      openTimer = setTimeout(() => ws.close(), WS_OPEN_TIMEOUT_MS);
+      ws.onopen = () => {
+        clearTimeout(openTimer);
+        opened = true;
+        backoff = 1000;
+        setTransport('websocket', 'live');
+      };
+      ws.onmessage = (e) => {
+        let value;
+        try {
+          value = JSON.parse(e.data);
+        } catch {
+          return;
+        }
+        if (!value || typeof value !== 'object') return;
+        if (typeof value.error === 'string') {
+          els.error.textContent = `Could not send: ${value.error}`;
+          return;
+        }
+        if (typeof value.id !== 'number') return;
+        const before = lastId;
+        addMessages([value]);
+        // Ids go up by one per message: a jump means one was missed (behind a
+        // proxy, a message posted while the subscription was being set up).
+        if (before > 0 && value.id > before + 1) catchUp(before);
+      };
+      ws.onclose = () => {
+        clearTimeout(openTimer);
+        if (stopped || socket !== ws) return;
+        socket = null;
+        if (!opened) {
+          // WebSockets never worked here: try the next transport.
+          session = startTransport('sse');
+          return;
+        }
+        setTransport('websocket', 'reconnecting');
+        retryTimer = setTimeout(open, backoff);
+        backoff = Math.min(backoff * 2, 30000);
+      };
+    };
+    setTransport('websocket', 'connecting');
+    open();
+    return {
+      /** Send over the socket; false when it is not open (then the caller POSTs). */
+      send(user, text) {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify({ user, text }));
+        return true;
+      },
+      stop() {
+        stopped = true;
+        clearTimeout(retryTimer);
+        clearTimeout(openTimer);
+        if (socket) socket.close();
+      },
+    };
+  }
+
   // --- Server-Sent Events --------------------------------------------------
 
   function startSse() {
@@ -114,7 +225,7 @@
         es.close();
         if (!opened) {
           // The stream never worked here (a proxy in the way?): long-poll instead.
-          session = startLongPoll();
+          session = startTransport('long-poll');
           return;
         }
         setTransport('sse', 'reconnecting');
@@ -177,7 +288,8 @@
     els.room.textContent = room;
     document.title = `${room} · gripkit chat`;
     clearMessages();
-    session = typeof window.EventSource === 'function' ? startSse() : startLongPoll();
+    const requested = new URLSearchParams(location.search).get('transport');
+    session = startTransport(TRANSPORTS.includes(requested) ? requested : 'websocket');
   }
 
   els.form.addEventListener('submit', async (event) => {
@@ -192,6 +304,13 @@
       localStorage.setItem(USER_KEY, user);
     } catch {
       // storage unavailable: the name is simply not remembered
+    }
+    if (session && session.send && session.send(user, text)) {
+      // The reply (the message, or an error) comes back over the socket.
+      els.text.value = '';
+      els.error.textContent = '';
+      els.text.focus();
+      return;
     }
     els.send.disabled = true;
     try {
