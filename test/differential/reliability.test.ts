@@ -64,6 +64,22 @@ function reliableApp(grip: Grip, log: OriginLog): RequestListener {
     res.grip.stream({ channels: ch, nextLink: { url: `/history/poll?ch=${ch}`, timeoutMs: 2000 } });
     res.type('text/plain').end(`poll ${n}\n`);
   });
+  // Two channels with Pushpin's build-id filter: each client's SSE id is rendered from its own prev-ids.
+  const multi = (req: express.Request, res: express.Response, body: string): void => {
+    const a = str(req.query.a);
+    const b = str(req.query.b);
+    res.grip.sse({
+      channels: [
+        { name: a, prevId: '3', filters: ['build-id'] },
+        { name: b, prevId: '7', filters: ['build-id'] },
+      ],
+      meta: { id_format: `%(${a})s,%(${b})s` },
+      nextLink: { url: `/multi/next?a=${a}&b=${b}` },
+    });
+    res.end(body);
+  };
+  app.get('/multi', (req, res) => multi(req, res, 'data: init 100%% %(3,7)I\n\n'));
+  app.get('/multi/next', (req, res) => multi(req, res, ''));
   return app as unknown as RequestListener;
 }
 
@@ -157,6 +173,25 @@ describe('differential: reliable streaming and next links', () => {
       return { body, recoveries: m.log.count('/reliable/next') - requests };
     }, 'dup');
     expect(l).toEqual({ body: 'item 1\nitem 2\nitem 3\n', recoveries: 0 });
+    expect(p).toEqual(l);
+  });
+
+  it('build-id renders each client its own id from its prev-ids, in bodies and published content', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const [a, b] = [`${ch}-a`, `${ch}-b`];
+      const before = m.log.count('/multi/next');
+      const c = open(`${m.baseUrl}/multi?a=${a}&b=${b}`);
+      await c.waitFor((t) => t.includes('init'));
+      await m.log.seen('/multi/next', before + 1);
+      const sse = (id: number, text: string): { httpStream: { content: string } } => ({ httpStream: { content: `id: %I\ndata: ${text} %% ${id}\n\n` } });
+      await m.grip.publisher.publishFormats(a, sse(4, 'on a'), { id: '4', prevId: '3' });
+      await m.grip.publisher.publishFormats(b, sse(8, 'on b'), { id: '8', prevId: '7' });
+      await m.grip.publisher.publishFormats(a, sse(5, 'a again'), { id: '5', prevId: '4' });
+      const body = await c.waitFor((t) => t.includes('a again'));
+      c.close();
+      return body;
+    }, 'buildid');
+    expect(l).toBe('data: init 100% 3,7\n\nid: 4,7\ndata: on a % 4\n\nid: 4,8\ndata: on b % 8\n\nid: 5,8\ndata: a again % 5\n\n');
     expect(p).toEqual(l);
   });
 

@@ -1,4 +1,5 @@
 import { log } from '../../log';
+import { applyBuildId, BUILD_ID_FILTER, BuildIdError, ID_FORMAT_META, renderIdFormat } from '../../protocol/build-id';
 import { parseInstruction } from '../../protocol/grip-headers';
 import type { Instruction, NextLinkSpec } from '../../protocol/types';
 import type { InProcessReply } from '../in-process';
@@ -15,6 +16,8 @@ const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
 export interface FollowedStream {
   /** Write an item to the client (no checks). */
   writeItem(item: PreparedItem): void;
+  /** Write content made for this client alone (a filtered item). */
+  writeBytes(content: Buffer): void;
   /** Append a linked response's body to the client stream, as one chunk. */
   writeBody(body: Buffer): void;
   /** Take a linked response's instruction: its channels, keep-alive and link replace the current ones. */
@@ -53,6 +56,10 @@ export class LinkFollower {
   #queue: PreparedItem[] = [];
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Channels subscribed with `filter=build-id`. */
+  readonly #filtered = new Set<string>();
+  /** Subscription meta (`Grip-Set-Meta`), merged over the hold's life. */
+  readonly #meta = new Map<string, string>();
 
   constructor(stream: FollowedStream, host: LinkHost) {
     this.#stream = stream;
@@ -75,6 +82,9 @@ export class LinkFollower {
     this.#channels = ins.channels.map((c) => c.name);
     for (const c of ins.channels) if (c.prevId !== undefined) this.#prevIds.set(c.name, c.prevId);
     this.#heard.clear();
+    this.#filtered.clear();
+    for (const c of ins.channels) if (c.filters?.includes(BUILD_ID_FILTER) === true) this.#filtered.add(c.name);
+    if (ins.meta !== undefined) for (const [k, v] of Object.entries(ins.meta)) this.#meta.set(k, v);
     this.#armTimer();
     if (first) {
       for (const [channel, prevId] of this.#prevIds) {
@@ -115,7 +125,28 @@ export class LinkFollower {
       else this.#prevIds.delete(item.channel);
     }
     this.#heard.add(item.channel);
+    if (this.#filtered.has(item.channel) && Buffer.isBuffer(item.stream)) {
+      let content: Buffer;
+      try {
+        content = applyBuildId(item.stream, () => this.#renderId());
+      } catch (err) {
+        this.#stream.end(`filter error: build-id: ${(err as Error).message}`);
+        return;
+      }
+      if (content.length > 0) this.#stream.writeBytes(content);
+      return;
+    }
     this.#stream.writeItem(item);
+  }
+
+  #renderId(): string {
+    const format = this.#meta.get(ID_FORMAT_META);
+    if (format === undefined) throw new BuildIdError(`no sub meta '${ID_FORMAT_META}'`);
+    try {
+      return renderIdFormat(format, this.#prevIds);
+    } catch (err) {
+      throw new BuildIdError(`failed to render ID: ${(err as Error).message}`);
+    }
   }
 
   /** Pushpin's first-subscription refresh. */
@@ -175,7 +206,20 @@ export class LinkFollower {
       stream.end(`next link response: ${(e as Error).message}`);
       return;
     }
-    if (reply.body.length > 0) stream.writeBody(reply.body);
+    if (reply.body.length > 0) {
+      let body = reply.body;
+      const filtered = ins.channels.length > 0 ? ins.channels.some((c) => c.filters?.includes(BUILD_ID_FILTER) === true) : this.#filtered.size > 0;
+      if (filtered) {
+        try {
+          body = applyBuildId(body, undefined);
+        } catch (e) {
+          this.#fetching = false;
+          stream.end(`filter error: build-id: ${(e as Error).message}`);
+          return;
+        }
+      }
+      stream.writeBody(body);
+    }
     if (ins.hold === 'response') {
       this.#fetching = false;
       stream.end('Next link returned non-stream hold.');

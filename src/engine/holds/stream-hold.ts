@@ -8,6 +8,10 @@ import type { Subscriber } from '../hub';
 import { chunkOf, runChunks, type PreparedItem, type PreparedRun } from '../prepared-item';
 import type { HoldHost } from './hold-host';
 import { LinkFollower, type FollowedStream } from './link-follower';
+import { applyBuildId, BUILD_ID_FILTER } from '../../protocol/build-id';
+
+/** True when a channel of `ins` has Pushpin's build-id content filter. */
+const hasBuildId = (ins: Instruction): boolean => ins.channels.some((c) => c.filters?.includes(BUILD_ID_FILTER) === true);
 import { log } from '../../log';
 
 /** Pushpin buffers an instruct response body up to this size; a larger stream body is streamed. */
@@ -109,14 +113,23 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
     if (this.#released) return;
     this.#initial.push(chunk);
     this.#initialBytes += chunk.length;
-    if (this.#initialBytes > INITIAL_BODY_BUFFER_BYTES) this.#flushInitial();
+    // A filtered body is filtered whole, at the end (Pushpin streams a large body only without build-id).
+    if (this.#initialBytes > INITIAL_BODY_BUFFER_BYTES && !hasBuildId(this.#instruction)) this.#flushInitial();
   }
 
   #flushInitial(): void {
     if (this.#initial.length === 0) return;
     this.sendHead();
-    const body = this.#initial.length === 1 ? (this.#initial[0] as Buffer) : Buffer.concat(this.#initial);
+    let body = this.#initial.length === 1 ? (this.#initial[0] as Buffer) : Buffer.concat(this.#initial);
     this.#initial = [];
+    if (hasBuildId(this.#instruction)) {
+      try {
+        body = applyBuildId(body, undefined);
+      } catch (err) {
+        this.end(`filter error: build-id: ${(err as Error).message}`);
+        return;
+      }
+    }
     this.#raw.write(body);
   }
 
@@ -142,7 +155,7 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
     if (this.#released) return;
     this.#useSocketIfClear();
     const ins = this.#instruction;
-    if (ins.nextLink !== undefined) this.#follower = new LinkFollower(this, this.#host.linkHost(this.#res));
+    if (ins.nextLink !== undefined || hasBuildId(ins)) this.#follower = new LinkFollower(this, this.#host.linkHost(this.#res));
     if (ins.hold !== 'stream') {
       (this.#follower as LinkFollower).chain(ins.nextLink as NonNullable<Instruction['nextLink']>);
       return;
@@ -172,6 +185,11 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
     this.#raw.write(body);
     if (this.#res.writableLength > this.#host.maxBufferedBytes) this.#host.overflow(this, this.#res);
     else this.#useSocketIfClear();
+  }
+
+  /** Write content made for this client alone (a filtered item). */
+  writeBytes(content: Buffer): void {
+    this.writeBody(content);
   }
 
   /** End the stream (a next-link error, or a chain that ended). */
