@@ -80,6 +80,18 @@ function reliableApp(grip: Grip, log: OriginLog): RequestListener {
   };
   app.get('/multi', (req, res) => multi(req, res, 'data: init 100%% %(3,7)I\n\n'));
   app.get('/multi/next', (req, res) => multi(req, res, ''));
+  // Which bodies build-id filters: a linked body is filtered by the subscription it arrives to.
+  app.get('/pages/:n', (req, res) => {
+    const a = str(req.query.a);
+    const n = Number(req.params.n);
+    const next = { uri: `/pages/${n + 1}?a=${a}` };
+    if (n === 2 || n === 4) {
+      res.grip.sse({ channels: { name: a, prevId: '3', filters: ['build-id'] }, meta: { id_format: `%(${a})s` }, nextLink: { url: next.uri } });
+    } else {
+      res.grip.instruct({ channels: [], nextLink: next });
+    }
+    res.end(`page ${n} %% x\n`);
+  });
   return app as unknown as RequestListener;
 }
 
@@ -192,6 +204,18 @@ describe('differential: reliable streaming and next links', () => {
       return body;
     }, 'buildid');
     expect(l).toBe('data: init 100% 3,7\n\nid: 4,7\ndata: on a % 4\n\nid: 4,8\ndata: on b % 8\n\nid: 5,8\ndata: a again % 5\n\n');
+    expect(p).toEqual(l);
+  });
+
+  it('build-id filters a linked body only when it arrives to a filtered subscription', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const c = open(`${m.baseUrl}/pages/1?a=${ch}`);
+      // Page 2 holds; the first-subscription refresh then GETs page 3, which links to page 4, which holds.
+      const body = await c.waitFor((t) => t.includes('page 4'));
+      c.close();
+      return body;
+    }, 'pages');
+    expect(l).toBe('page 1 %% x\npage 2 %% x\npage 3 % x\npage 4 %% x\n');
     expect(p).toEqual(l);
   });
 

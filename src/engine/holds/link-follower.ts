@@ -208,8 +208,9 @@ export class LinkFollower {
     }
     if (reply.body.length > 0) {
       let body = reply.body;
-      const filtered = ins.channels.length > 0 ? ins.channels.some((c) => c.filters?.includes(BUILD_ID_FILTER) === true) : this.#filtered.size > 0;
-      if (filtered) {
+      // As Pushpin 1.36 does: a linked body is filtered by the subscription it
+      // arrives to, not by the instructions it carries.
+      if (this.#filtered.size > 0) {
         try {
           body = applyBuildId(body, undefined);
         } catch (e) {
@@ -249,6 +250,7 @@ export class LinkFollower {
     if (this.#channels.length > 0) stream.resubscribe({ channels: [] });
     this.#channels = [];
     this.#prevIds.clear();
+    this.#filtered.clear();
     this.chain(ins.nextLink);
   }
 
