@@ -26,7 +26,13 @@ export type GripErrorCode =
   /** The grip instance was closed; no new holds or publishes are accepted. */
   | 'ERR_GRIP_CLOSED'
   /** `res.grip` / `req.grip` was used without the middleware installed. */
-  | 'ERR_GRIP_NOT_INSTALLED';
+  | 'ERR_GRIP_NOT_INSTALLED'
+  /** An event id (an `afterId`, a `Last-Event-ID`) is not a decimal integer as an event store issues them. */
+  | 'ERR_GRIP_INVALID_EVENT_ID'
+  /** An event is larger than its store's `maxEventBytes`. */
+  | 'ERR_GRIP_EVENT_TOO_LARGE'
+  /** An event store could not do what was asked: Redis unreachable, too slow or refusing; nothing was reported stored that was not. */
+  | 'ERR_GRIP_STORE_UNAVAILABLE';
 
 /**
  * The single error class of gripkit. `code` is stable and documented; `cause`

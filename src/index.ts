@@ -39,3 +39,9 @@ export type {
   HttpResponseFormat,
   WsMessageFormat,
 } from './protocol/types';
+export { MemoryEventStore } from './store/memory-event-store';
+export type { MemoryEventStoreOptions } from './store/memory-event-store';
+export { RedisEventStore } from './store/redis-event-store';
+export type { RedisEventStoreOptions } from './store/redis-event-store';
+export { parseEventId } from './store/event-store';
+export type { EventStore, EventStoreOptions, EventInput, StoredEvent, ReadOptions, ReadResult } from './store/event-store';
