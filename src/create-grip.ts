@@ -15,6 +15,10 @@ import { LocalTarget } from './publisher/local-target';
 import { Publisher } from './publisher/publisher';
 import { RemoteTarget } from './publisher/remote-target';
 import type { PublishTarget } from './publisher/target';
+import { eventStreamHandler, type EventStreamOptions, type RouteHandler } from './reliable/event-stream';
+import { eventPollHandler, type EventPollOptions } from './reliable/event-poll';
+import type { EventStore } from './store/event-store';
+import { MemoryEventStore } from './store/memory-event-store';
 
 /** A configured gripkit instance: the middleware and the publisher that reaches its subscribers. */
 export interface Grip {
@@ -40,6 +44,22 @@ export interface Grip {
    * @example const server = app.listen(3000); grip.attach(server);
    */
   attach(server: Server, app?: RequestListener): void;
+  /** The event store of `publisher.send()`, `eventStream()` and `eventPoll()` (the `store` option, or an in-memory one made on first use). */
+  readonly store: EventStore;
+  /**
+   * A route handler for reliable Server-Sent Events from the event store:
+   * replays what a reconnecting client missed after its `Last-Event-ID`,
+   * then holds the stream; gaps are recovered from the store, in local mode
+   * and behind Pushpin alike. Publish with `publisher.send()`.
+   * @example app.get('/rooms/:room/events', grip.eventStream({ channels: (req) => `room-${req.params.room}` }));
+   */
+  eventStream(options: EventStreamOptions): RouteHandler;
+  /**
+   * A route handler for long-polling the event store: `GET ...?after=ID`
+   * answers at once with newer events, or holds until one is sent.
+   * @example app.get('/rooms/:room/poll', grip.eventPoll({ channel: (req) => `room-${req.params.room}` }));
+   */
+  eventPoll(options: EventPollOptions): RouteHandler;
   /** Connections held in-process right now (HTTP holds and local-mode WebSockets). */
   readonly holdCount: number;
   /**
@@ -71,7 +91,9 @@ export function createGrip(options?: GripOptions): Grip {
   const targets: PublishTarget[] = [];
   if (local !== undefined) targets.push(new LocalTarget(hub));
   for (const e of o.endpoints) targets.push(new RemoteTarget(e, o.remote));
-  const publisher = new Publisher(targets, o.prefix);
+  let ownStore: MemoryEventStore | undefined;
+  const store = (): EventStore => o.store ?? (ownStore ??= new MemoryEventStore());
+  const publisher = new Publisher(targets, o.prefix, store);
   const mode = proxy === undefined ? 'local' : 'proxy';
   const bridge = local !== undefined && !o.requireProxy && o.local !== false ? new WsBridge({ hub, maxChannels: o.local.maxChannelsPerConnection, maxBufferedBytes: o.local.maxBufferedBytes }) : undefined;
   log('mode %s, targets %s', mode, publisher.targets.join(', '));
@@ -88,11 +110,16 @@ export function createGrip(options?: GripOptions): Grip {
       }
       bridge.attach(server, app);
     },
+    get store() {
+      return store();
+    },
+    eventStream: (streamOptions) => eventStreamHandler(store, o.prefix, streamOptions),
+    eventPoll: (pollOptions) => eventPollHandler(store, o.prefix, pollOptions),
     get holdCount() {
       return (local?.holdCount ?? 0) + (bridge?.count ?? 0);
     },
     close() {
-      closing ??= Promise.all([local?.close(), bridge?.close(), publisher.close()]).then(() => hub.close());
+      closing ??= Promise.all([local?.close(), bridge?.close(), publisher.close(), ownStore?.close()]).then(() => hub.close());
       return closing;
     },
   };

@@ -45,3 +45,5 @@ export { RedisEventStore } from './store/redis-event-store';
 export type { RedisEventStoreOptions } from './store/redis-event-store';
 export { parseEventId } from './store/event-store';
 export type { EventStore, EventStoreOptions, EventInput, StoredEvent, ReadOptions, ReadResult } from './store/event-store';
+export type { EventStreamOptions, Authorize, RouteHandler } from './reliable/event-stream';
+export type { EventPollOptions } from './reliable/event-poll';

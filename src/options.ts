@@ -1,6 +1,7 @@
 import { GripError } from './errors';
 import { parseGripUrls, type GripEndpoint } from './protocol/grip-url';
 import type { RemoteOptions } from './publisher/remote-target';
+import type { EventStore } from './store/event-store';
 
 /** Options of the in-process (local) engine. */
 export interface LocalOptions {
@@ -43,6 +44,11 @@ export interface GripOptions {
   readonly local?: LocalOptions | false;
   /** Remote publish options. */
   readonly publish?: RemotePublishOptions;
+  /**
+   * Where `publisher.send()`, `eventStream()` and `eventPoll()` keep events.
+   * Default: a `MemoryEventStore` with its default retention, made on first use.
+   */
+  readonly store?: EventStore;
 }
 
 /** @internal Fully resolved options. */
@@ -52,6 +58,7 @@ export interface ResolvedOptions {
   readonly prefix: string;
   readonly local: Required<LocalOptions> | false;
   readonly remote: RemoteOptions;
+  readonly store: EventStore | undefined;
 }
 
 const fail = (name: string, rule: string, value: unknown): never => {
@@ -73,7 +80,11 @@ const known = (name: string, obj: object, keys: readonly string[]): void => {
 /** @internal Validate every option once, at construction time. */
 export function resolveOptions(options: GripOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
-  known('', options, ['gripUrl', 'requireProxy', 'prefix', 'local', 'publish']);
+  known('', options, ['gripUrl', 'requireProxy', 'prefix', 'local', 'publish', 'store']);
+  const store = options.store;
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.append !== 'function' || typeof store.read !== 'function' || typeof store.lastId !== 'function')) {
+    fail('store', 'an EventStore (append, read, lastId, close)', store);
+  }
   const url = 'gripUrl' in options ? options.gripUrl : process.env.GRIP_URL;
   if (url !== undefined && typeof url !== 'string') fail('gripUrl', 'a string', url);
   const endpoints = url === undefined || url.trim() === '' ? [] : parseGripUrls(url);
@@ -102,7 +113,7 @@ export function resolveOptions(options: GripOptions = {}): ResolvedOptions {
       `\`${options.local === false ? 'local: false' : 'requireProxy: true'}\` needs a GRIP proxy, but no GRIP_URL (or \`gripUrl\`) is set: every request would get 501.`,
     );
   }
-  return { endpoints, requireProxy: options.requireProxy ?? false, prefix: options.prefix ?? '', local, remote };
+  return { endpoints, requireProxy: options.requireProxy ?? false, prefix: options.prefix ?? '', local, remote, store };
 }
 
 /** @internal Validate remote publish options. */

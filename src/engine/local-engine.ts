@@ -14,7 +14,7 @@ import { KeepAliveTicker } from './keep-alive-ticker';
 import { httpDate } from './http-date';
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
-import { encodeGripLast } from '../protocol/grip-headers';
+import { encodeGripLast, parseInstruction } from '../protocol/grip-headers';
 import { dispatchInProcess, requestListenerOf, type InProcessReply } from './in-process';
 import type { LinkHost } from './holds/link-follower';
 
@@ -24,6 +24,8 @@ const FIRST_SUBSCRIPTION_REFRESH_MS = 1_000;
 const LINK_FETCH_TIMEOUT_MS = 30_000;
 /** Zurl's Accept-Encoding would invite compression that local mode cannot undo; in-process requests ask for none. */
 const LINK_REQUEST_HEADERS = { accept: '*/*', 'accept-encoding': 'identity' } as const;
+/** Headers of an in-process answer that never reach the client. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding']);
 const NO_REPLY: InProcessReply = Object.freeze({ status: 0, headers: [], body: Buffer.alloc(0) });
 
 /** Options of the in-process engine. */
@@ -115,10 +117,75 @@ export class LocalEngine implements Engine, HoldHost {
     this.#track(res, hold);
     if (res.destroyed) return;
     this.subscribe(hold, ins);
+    this.#armResponseTimer(hold);
+    // Pushpin, at accept: a channel whose prev-id is not the last id published there means the app is behind.
+    for (const [channel, prevId] of hold.prevIds) {
+      const last = this.#hub.lastId(channel);
+      if (last !== undefined && last !== prevId) {
+        this.rerequest(hold);
+        break;
+      }
+    }
+  }
+
+  #armResponseTimer(hold: ResponseHold): void {
+    clearTimeout(hold.timer);
     // setTimeout fires at once beyond 2^31-1 ms; longer holds are capped there (~24.8 days).
-    const ms = Math.min(applyTimeoutRules(ins.timeoutSec) * 1000, 2 ** 31 - 1);
+    const ms = Math.min(applyTimeoutRules(hold.instruction.timeoutSec) * 1000, 2 ** 31 - 1);
     hold.timer = setTimeout(() => hold.expire(), ms);
     hold.timer.unref?.();
+  }
+
+  /**
+   * Re-send a held long-poll's request to the app in-process, as Pushpin does
+   * when a published item does not follow the hold's `prev-id` (or on `hint`):
+   * the client's method, URL and headers, plus `Grip-Last`. An answer that
+   * holds again replaces the hold; any other answer goes to the client.
+   */
+  rerequest(hold: ResponseHold): void {
+    if (hold.asking || hold.done || this.#closed) return;
+    const res = hold.res;
+    const req = res.req;
+    const server = (req.socket as Socket & { server?: Server }).server;
+    const listener = server === undefined ? undefined : requestListenerOf(server);
+    if (listener === undefined) return;
+    hold.asking = true;
+    const headers: Record<string, string | string[] | undefined> = {};
+    // Client Grip-* headers never reach the app (Pushpin strips them).
+    for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith('grip-')) headers[k] = v;
+    if (hold.prevIds.size > 0) headers['grip-last'] = encodeGripLast(Object.fromEntries(hold.prevIds)).join(', ');
+    const url = (req as typeof req & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    log('long-poll: asking the app again: %s %s', req.method, url);
+    void dispatchInProcess(listener, { method: req.method ?? 'GET', url, headers, token: this, remote: req.socket }).then((reply) => {
+      hold.asking = false;
+      if (hold.done) return;
+      if (reply.status === 0) {
+        log('long-poll: the app gave no answer to a re-request; still holding');
+        return;
+      }
+      const passed = reply.headers.filter(([k]) => !k.startsWith('grip-') && !HOP_BY_HOP.has(k));
+      let ins: Instruction;
+      try {
+        ins = parseInstruction(reply.headers);
+      } catch (err) {
+        log('long-poll: bad instructions in a re-request answer: %s', (err as Error).message);
+        hold.respond({ code: 502, reason: 'Bad Gateway', headers: [['Content-Type', 'text/plain']], body: Buffer.from('Error while proxying to origin.\n') });
+        return;
+      }
+      const code = ins.status?.code ?? reply.status;
+      const answer = { code, reason: ins.status?.reason || reasonPhrase(code), headers: passed, body: reply.body };
+      if (ins.hold !== 'response') {
+        hold.respond(answer);
+        return;
+      }
+      hold.replace(ins, answer);
+      const before = hold.subscribedTo ?? [];
+      const after = ins.channels.slice(0, this.#maxChannels).map((c) => c.name);
+      for (const name of before) if (!after.includes(name)) this.#hub.unsubscribe(name, hold);
+      for (const name of after) this.#hub.subscribe(name, hold);
+      hold.subscribedTo = after;
+      this.#armResponseTimer(hold);
+    });
   }
 
   #track(res: ServerResponse, hold: Hold): void {

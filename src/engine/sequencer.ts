@@ -95,7 +95,8 @@ export class Sequencer {
     let item: PreparedItem | undefined = first;
     const channel = first.channel;
     while (item !== undefined) {
-      if (item.id === undefined) this.#lastIds.delete(channel);
+      // Pushpin forgets a channel's last id while it has no subscribers.
+      if (item.id === undefined || !this.#host.hasSubscribers(channel)) this.#lastIds.delete(channel);
       else this.#lastIds.set(channel, item.id);
       this.#host.fanout(item);
       // Did this item fill a gap that another was waiting on?

@@ -12,11 +12,12 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { log } from '../log';
-import { parseGripExtension, classifyOriginMessage, type GripExtension, type ParsedControlMessage } from '../protocol/ws-control';
-import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_MAX_BODY_BYTES, WS_OPEN, wsClose } from '../protocol/ws-events';
+import { parseGripExtension, classifyOriginMessage, WS_KEEP_ALIVE_DEFAULT_SEC, WS_SEND_DELAYED_DEFAULT_SEC, type GripExtension, type ParsedControlMessage, type WsMessageType } from '../protocol/ws-control';
+import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_OPEN, wsClose } from '../protocol/ws-events';
 import type { WsEvent } from '../protocol/ws-events';
 import type { Hub, Subscriber } from './hub';
 import type { PreparedItem } from './prepared-item';
+import { WsTimedSends, type TimedMessage } from './ws-timed-sends';
 
 /**
  * Marks a request made by a {@link WsBridge}: its value is the bridge. A
@@ -28,13 +29,21 @@ export const kBridged: unique symbol = Symbol('gripkit.wsBridge');
 
 /**
  * Largest WebSocket message accepted from a client in local mode, in bytes:
- * one message must fit in one WebSocket-over-HTTP body under the handler's
- * default limit. A larger frame closes the connection with 1009.
+ * Pushpin's, whose WebSocket-over-HTTP buffer holds 200,000 bytes of messages
+ * (a longer message makes it drop the connection). A larger message closes the
+ * connection with 1009.
  */
-export const WS_LOCAL_MAX_PAYLOAD = WS_MAX_BODY_BYTES - 32;
+export const WS_LOCAL_MAX_PAYLOAD = 200_000;
 
 /** Content bytes batched into one request while another is in flight (Pushpin's limit). */
 const BATCH_BYTES = 200_000;
+
+/**
+ * How long the app may take to answer one WebSocket-over-HTTP request, in
+ * milliseconds. Pushpin waits for ever (seen with 1.36), which leaves the
+ * client connected to nothing; local mode gives up and closes with 1011.
+ */
+export const WS_LOCAL_REQUEST_TIMEOUT_MS = 60_000;
 
 /** Pushpin raises a `Keep-Alive-Interval` below this to it, in seconds. */
 const MIN_KEEP_ALIVE_SEC = 20;
@@ -49,6 +58,8 @@ export interface WsBridgeOptions {
   readonly maxChannels: number;
   /** Bytes that may queue for one slow client before it is dropped. */
   readonly maxBufferedBytes: number;
+  /** How long the app may take to answer one request. @defaultValue {@link WS_LOCAL_REQUEST_TIMEOUT_MS} */
+  readonly requestTimeoutMs?: number;
 }
 
 interface Reply {
@@ -56,6 +67,8 @@ interface Reply {
   /** Lower-case names, in order. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly body: Buffer;
+  /** The app did not answer in time. */
+  readonly timedOut?: boolean;
 }
 
 interface Attached {
@@ -112,7 +125,7 @@ type Loose = Record<string, unknown>;
  * touches a socket: the request body is pushed in, the response's
  * writeHead/write/end are replaced on the instance.
  */
-function dispatch(listener: RequestListener, init: { url: string; headers: IncomingHttpHeaders; body: Buffer; token: WsBridge; remote: Duplex }): Promise<Reply> {
+function dispatch(listener: RequestListener, init: { url: string; headers: IncomingHttpHeaders; body: Buffer; token: WsBridge; remote: Duplex; timeoutMs: number }): Promise<Reply> {
   const sock = new Socket();
   // Let `req.ip` / `req.secure` see the real client.
   const remote = init.remote as Partial<Socket> & { encrypted?: boolean };
@@ -156,9 +169,17 @@ function dispatch(listener: RequestListener, init: { url: string; headers: Incom
       if (typeof chunk === 'string') chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
       else if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     };
+    const timer = setTimeout(() => {
+      finish({ status: 0, headers: [], body: Buffer.alloc(0), timedOut: true });
+      // What the app sees when a client goes away mid-request.
+      req.emit('close');
+      res.emit('close');
+    }, init.timeoutMs);
+    timer.unref();
     const finish = (reply: Reply): void => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       resolve(reply);
     };
     const r = res as unknown as Loose;
@@ -255,6 +276,7 @@ export class WsBridge {
   readonly hub: Hub;
   readonly maxChannels: number;
   readonly maxBufferedBytes: number;
+  readonly requestTimeoutMs: number;
   readonly #servers = new Map<Server, Attached>();
   readonly #sockets = new Set<BridgedSocket>();
   readonly #handshakes = new WeakMap<IncomingMessage, Handshake>();
@@ -264,6 +286,7 @@ export class WsBridge {
     this.hub = options.hub;
     this.maxChannels = options.maxChannels;
     this.maxBufferedBytes = options.maxBufferedBytes;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? WS_LOCAL_REQUEST_TIMEOUT_MS;
   }
 
   /** Open bridged sockets. */
@@ -288,6 +311,7 @@ export class WsBridge {
       maxPayload: WS_LOCAL_MAX_PAYLOAD,
       autoPong: false,
       clientTracking: false,
+      WebSocket: BridgeWebSocket,
       handleProtocols: (_protocols, req) => this.#handshakes.get(req)?.protocol ?? false,
     });
     wss.on('headers', (headers: string[], req: IncomingMessage) => {
@@ -327,7 +351,7 @@ export class WsBridge {
     if (listener === undefined) {
       return Promise.resolve({ status: 404, headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from('Not Found\n') });
     }
-    return dispatch(listener, { url, headers, body, token: this, remote });
+    return dispatch(listener, { url, headers, body, token: this, remote, timeoutMs: this.requestTimeoutMs });
   }
 
   #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -352,6 +376,30 @@ export class WsBridge {
   }
 }
 
+/**
+ * The `ws` WebSocket, except that the client's close frame is not answered at
+ * once: `ws` answers it with the client's own code, but Pushpin forwards the
+ * CLOSE to the app and answers with the app's code and reason. `ws` has no
+ * option for this, so the automatic answer (a `close()` call made while the
+ * socket is still open and a close frame has been received) is caught here and
+ * handed to {@link onCloseFrame}; the bridge answers later with `close()`.
+ */
+class BridgeWebSocket extends WebSocket {
+  /** Receives the client's close frame (code absent: none was given). One-shot; unset means `ws` answers itself. */
+  onCloseFrame: ((code: number | undefined, reason: Buffer) => void) | undefined;
+
+  override close(code?: number, data?: string | Buffer): void {
+    const hook = this.onCloseFrame;
+    // `_closeFrameReceived` is ws's own flag (ws 8), set just before its automatic answer.
+    if (hook !== undefined && this.readyState === WebSocket.OPEN && (this as unknown as { _closeFrameReceived?: unknown })._closeFrameReceived === true) {
+      this.onCloseFrame = undefined;
+      hook(code, typeof data === 'string' ? Buffer.from(data) : (data ?? EMPTY));
+      return;
+    }
+    super.close(code, data);
+  }
+}
+
 /** One WebSocket connection held in local mode, and its side of the WebSocket-over-HTTP conversation. */
 class BridgedSocket implements Subscriber {
   readonly id = randomUUID();
@@ -362,18 +410,23 @@ class BridgedSocket implements Subscriber {
   readonly #baseHeaders: IncomingHttpHeaders;
   /** The upgrade request, kept only until the handshake. */
   #req: IncomingMessage | undefined;
-  #ws: WebSocket | undefined;
+  #ws: BridgeWebSocket | undefined;
   #queue: WsEvent[] = [];
+  #queuedBytes = 0;
   #inFlight = false;
   /** No more requests: the final event was queued, the app failed, or the bridge closed. */
   #ended = false;
   #gone = false;
+  /** The app detached: client events are dropped, the app is sent nothing more. */
   #detached = false;
+  /** The client's CLOSE, sent to the app, waiting for the app's CLOSE to answer it. */
+  #closeFrame: WsEvent | undefined;
   readonly #meta = new Map<string, string>();
   readonly #channels = new Set<string>();
   #grip: GripExtension = { enabled: false, prefix: 'm:' };
   #keepAliveMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #timed = new WsTimedSends((m) => this.#sendTimed(m));
   #closedPromise: Promise<void> | undefined;
 
   constructor(bridge: WsBridge, server: Server, req: IncomingMessage, socket: Duplex) {
@@ -399,7 +452,10 @@ class BridgedSocket implements Subscriber {
 
     const type = headerOf(reply, 'content-type');
     if (reply.status !== 200 || type !== WS_EVENTS_CONTENT_TYPE) {
-      if (reply.status === 0) {
+      if (reply.timedOut === true) {
+        log('WebSocket local mode: connection %s refused: the app did not answer the OPEN within %d s', this.id, this.#bridge.requestTimeoutMs / 1000);
+        plainAbort(socket, 504, 'Gateway Timeout: the app did not answer the WebSocket handshake in time\n');
+      } else if (reply.status === 0) {
         log('WebSocket local mode: connection %s refused: the app gave no response', this.id);
         plainAbort(socket, 500, 'Internal error\n');
       } else abortRaw(socket, reply.status, reply.headers, reply.body);
@@ -438,11 +494,13 @@ class BridgedSocket implements Subscriber {
     socket.once('close', onRefused);
     const req = this.#req as IncomingMessage;
     this.#req = undefined;
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    wss.handleUpgrade(req, socket, head, (client) => {
+      const ws = client as BridgeWebSocket;
       upgraded = true;
       socket.off('close', onRefused);
       this.#ws = ws;
       track(this);
+      ws.onCloseFrame = (code, reason) => this.#onCloseFrame(code, reason);
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         const content = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
         this.#enqueue({ type: isBinary ? 'BINARY' : 'TEXT', content });
@@ -460,12 +518,16 @@ class BridgedSocket implements Subscriber {
   #enqueue(ev: WsEvent): void {
     if (this.#ended || this.#detached) return;
     this.#queue.push(ev);
+    this.#queuedBytes += ev.content?.length ?? 0;
+    // Like Pushpin, stop reading from a client whose events the app is not taking fast enough.
+    if (this.#queuedBytes >= BATCH_BYTES && this.#ws !== undefined && !this.#ws.isPaused) this.#ws.pause();
     this.#pump();
   }
 
   #enqueueFinal(ev: WsEvent): void {
-    if (this.#ended || this.#detached) return;
+    if (this.#ended) return;
     this.#queue.push(ev);
+    this.#queuedBytes += ev.content?.length ?? 0;
     this.#ended = true;
     this.#pump();
   }
@@ -480,15 +542,23 @@ class BridgedSocket implements Subscriber {
       bytes += size;
       n++;
     }
+    this.#queuedBytes -= bytes;
+    if (this.#queuedBytes < BATCH_BYTES && this.#ws?.isPaused === true) this.#ws.resume();
     void this.#send(this.#queue.splice(0, n));
   }
 
   async #send(events: WsEvent[]): Promise<void> {
     this.#inFlight = true;
     this.#timer?.refresh();
+    // After a detach, the app's answers go nowhere (Pushpin drops them).
+    const detached = this.#detached;
+    const carriesClientClose = this.#closeFrame !== undefined && events.includes(this.#closeFrame);
     const reply = await this.#request(events);
     this.#inFlight = false;
-    this.#apply(reply, undefined);
+    if (!detached) {
+      this.#apply(reply, undefined);
+      if (carriesClientClose && this.#closeFrame !== undefined && !this.#gone) this.#noCloseAnswer();
+    }
     this.#pump();
   }
 
@@ -506,11 +576,36 @@ class BridgedSocket implements Subscriber {
     return this.#bridge.dispatch(this.#server, this.#url, headers, body, this.#remote);
   }
 
+  /** The client sent a close frame: the app answers it (Pushpin forwards it as CLOSE). */
+  #onCloseFrame(code: number | undefined, reason: Buffer): void {
+    const ws = this.#ws;
+    if (ws === undefined) return;
+    if (this.#detached || this.#ended) {
+      // Nobody to ask: Pushpin, detached from the app, answers 1000 itself.
+      this.#close(ws, 1000, '');
+      return;
+    }
+    const ev: WsEvent = code === undefined ? wsClose() : { type: 'CLOSE', content: Buffer.concat([Buffer.from([code >> 8, code & 0xff]), reason]) };
+    this.#closeFrame = ev;
+    this.#enqueueFinal(ev);
+  }
+
+  /** The reply to the client's CLOSE had no CLOSE in it. */
+  #noCloseAnswer(): void {
+    // With a Keep-Alive-Interval Pushpin asks again on the next keep-alive;
+    // without one the app had its only chance, and the client is dropped.
+    if (this.#keepAliveMs > 0) return;
+    log('WebSocket local mode: connection %s dropped: the app did not answer the client’s close with a CLOSE', this.id);
+    this.#closeFrame = undefined;
+    this.#ws?.terminate();
+  }
+
   #onClose(code: number, reason: Buffer): void {
     this.#gone = true;
     this.#cleanup();
-    if (this.#bridge.closed) return;
-    // 1006: no close frame from the client, it vanished.
+    if (this.#bridge.closed || this.#closeFrame !== undefined) return;
+    // 1006: no close frame from the client, it vanished. Otherwise the
+    // client answered a close from this side: the app hears its answer.
     this.#enqueueFinal(code === 1006 ? WS_DISCONNECT : code === 1005 ? wsClose() : { type: 'CLOSE', content: Buffer.concat([Buffer.from([code >> 8, code & 0xff]), reason]) });
   }
 
@@ -519,6 +614,7 @@ class BridgedSocket implements Subscriber {
     this.#channels.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#timed.stop();
     this.#bridge.remove(this);
   }
 
@@ -528,7 +624,11 @@ class BridgedSocket implements Subscriber {
     log('WebSocket local mode: closing connection %s with 1011: %s', this.id, why);
     this.#ended = true;
     this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#closeFrame = undefined;
     const ws = this.#ws;
+    // Read the client again, or its answer to the close frame would never arrive.
+    if (ws?.isPaused === true) ws.resume();
     if (ws !== undefined && ws.readyState === WebSocket.OPEN) ws.close(1011, why.length > 120 ? `${why.slice(0, 117)}...` : why);
   }
 
@@ -537,6 +637,7 @@ class BridgedSocket implements Subscriber {
     if (this.#gone) return;
     let events = decoded;
     if (events === undefined) {
+      if (reply.timedOut === true) return this.#fail(`The app did not answer within ${this.#bridge.requestTimeoutMs / 1000} s`);
       if (reply.status !== 200) return this.#fail(`Bad reply from the app: status ${reply.status}`);
       const type = headerOf(reply, 'content-type');
       if (type !== WS_EVENTS_CONTENT_TYPE) return this.#fail(`Bad reply from the app: Content-Type ${type ?? '(none)'}`);
@@ -549,7 +650,7 @@ class BridgedSocket implements Subscriber {
     }
     for (const [k, v] of reply.headers) {
       if (k.startsWith('set-meta-') && k.length > 9) this.#setMeta(k.slice(9), v);
-      else if (k === 'keep-alive-interval') this.#setKeepAlive(Number(v));
+      else if (k === 'keep-alive-interval') this.#setKeepAlive(v);
     }
     const ws = this.#ws;
     if (ws === undefined) return;
@@ -576,16 +677,16 @@ class BridgedSocket implements Subscriber {
     const content = ev.content === undefined ? EMPTY : Buffer.from(ev.content.buffer, ev.content.byteOffset, ev.content.byteLength);
     switch (ev.type) {
       case 'TEXT':
-        ws.send(content, TEXT);
+        this.#out(ws, 'text', content);
         break;
       case 'BINARY':
-        ws.send(content, BINARY);
+        this.#out(ws, 'binary', content);
         break;
       case 'PING':
-        ws.ping(content);
+        this.#out(ws, 'ping', content);
         break;
       case 'PONG':
-        ws.pong(content);
+        this.#out(ws, 'pong', content);
         break;
       case 'CLOSE': {
         let info: { code?: number; reason: string };
@@ -600,16 +701,51 @@ class BridgedSocket implements Subscriber {
       case 'DISCONNECT':
         ws.terminate();
         break;
+      case 'OPEN':
+        // Pushpin drops the connection on an OPEN after the handshake.
+        log('WebSocket local mode: connection %s dropped: the app sent OPEN after the handshake', this.id);
+        ws.terminate();
+        break;
       default:
         break;
     }
   }
 
+  /** Send one message to the client. */
+  #out(ws: WebSocket, type: WsMessageType, content: Buffer): void {
+    switch (type) {
+      case 'text':
+        ws.send(content, TEXT);
+        break;
+      case 'binary':
+        ws.send(content, BINARY);
+        break;
+      case 'ping':
+      case 'pong':
+        if (content.length > 125) {
+          log('WebSocket local mode: connection %s: a %s payload of %d bytes is over 125; not sent', this.id, type, content.length);
+          return;
+        }
+        if (type === 'ping') ws.ping(content);
+        else ws.pong(content);
+        break;
+    }
+    this.#timed.sent();
+  }
+
+  #sendTimed(m: TimedMessage): void {
+    const ws = this.#ws;
+    if (ws !== undefined && ws.readyState === WebSocket.OPEN) this.#out(ws, m.type, m.content);
+  }
+
   #close(ws: WebSocket, code: number | undefined, reason: string | undefined): void {
-    if (code === undefined) ws.close();
+    this.#closeFrame = undefined;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    // Pushpin puts 1000 on a close frame when it was given no code.
+    if (code === undefined) ws.close(1000);
     else if (!isValidCloseCode(code)) {
-      log('WebSocket local mode: connection %s: close code %d is not valid on the wire; closing without one', this.id, code);
-      ws.close();
+      log('WebSocket local mode: connection %s: close code %d is not valid on the wire; closing with 1000', this.id, code);
+      ws.close(1000);
     } else {
       try {
         ws.close(code, reason);
@@ -635,13 +771,25 @@ class BridgedSocket implements Subscriber {
         if (this.#channels.delete(m.channel)) this.#bridge.hub.unsubscribe(m.channel, this);
         return;
       case 'detach':
-        this.#detached = true;
-        this.#queue = [];
-        if (this.#timer !== undefined) clearTimeout(this.#timer);
-        this.#timer = undefined;
+        this.#detach();
         return;
       case 'set-meta':
-        this.#setMeta(m.name, m.value ?? '');
+        // Connection meta for Pushpin's publish filters; not the Meta-* request headers.
+        log('WebSocket local mode: connection %s: set-meta control message ignored (publish filters are not applied in local mode)', this.id);
+        return;
+      case 'keep-alive': {
+        const content = m.contentBin ?? (m.content === undefined ? undefined : Buffer.from(m.content));
+        const message = content === undefined ? undefined : { type: m.messageType ?? 'text', content: Buffer.from(content) };
+        this.#timed.keepAlive(message, m.timeoutSec ?? WS_KEEP_ALIVE_DEFAULT_SEC, m.mode === 'interval');
+        return;
+      }
+      case 'send-delayed': {
+        const content = m.contentBin ?? Buffer.from(m.content ?? '');
+        this.#timed.sendDelayed({ type: m.messageType ?? 'text', content: Buffer.from(content) }, m.timeoutSec ?? WS_SEND_DELAYED_DEFAULT_SEC);
+        return;
+      }
+      case 'flush-delayed':
+        this.#timed.flushDelayed();
         return;
       case 'invalid':
         log('WebSocket local mode: connection %s: invalid control message ignored: %s', this.id, m.reason);
@@ -649,9 +797,19 @@ class BridgedSocket implements Subscriber {
       case 'unknown':
         log('WebSocket local mode: connection %s: unknown control message ignored: %j', this.id, m.raw);
         return;
-      default:
-        log('WebSocket local mode: connection %s: control message %j not supported in local mode, ignored', this.id, m.type);
     }
+  }
+
+  /** Stop talking to the app; publishes and timed sends still reach the client. */
+  #detach(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#keepAliveMs = 0;
+    // Pushpin closes its side towards the app: a CLOSE without a code, after
+    // the events already queued. Its answer is dropped (see #send).
+    this.#enqueueFinal(wsClose());
   }
 
   #setMeta(name: string, value: string): void {
@@ -660,16 +818,22 @@ class BridgedSocket implements Subscriber {
     else this.#meta.set(key, value);
   }
 
-  #setKeepAlive(sec: number): void {
-    if (!Number.isFinite(sec) || sec < 0) return;
+  /** `Keep-Alive-Interval`: as in Pushpin, a positive integer (raised to 20) turns it on, anything else off. */
+  #setKeepAlive(value: string): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#keepAliveMs = sec === 0 ? 0 : Math.max(Math.floor(sec), MIN_KEEP_ALIVE_SEC) * 1000;
+    const sec = /^\s*\+?\d+\s*$/.test(value) ? Number(value) : 0;
+    this.#keepAliveMs = sec > 0 ? Math.max(sec, MIN_KEEP_ALIVE_SEC) * 1000 : 0;
     if (this.#keepAliveMs === 0 || this.#detached || this.#gone) return;
     const tick = (): void => {
-      if (this.#gone || this.#ended || this.#detached) return;
-      if (!this.#inFlight && this.#queue.length === 0) void this.#send([]);
-      else this.#timer?.refresh();
+      if (this.#gone || this.#detached) return;
+      if (this.#inFlight || this.#queue.length > 0) {
+        this.#timer?.refresh();
+        return;
+      }
+      // Still waiting for the app to answer the client's close: ask again.
+      if (this.#closeFrame !== undefined) void this.#send([this.#closeFrame]);
+      else if (!this.#ended) void this.#send([]);
     };
     this.#timer = setTimeout(tick, this.#keepAliveMs);
     this.#timer.unref();
@@ -686,20 +850,7 @@ class BridgedSocket implements Subscriber {
       return;
     }
     if (m.action === 'hint') return;
-    switch (m.type) {
-      case 'text':
-        ws.send(m.content, TEXT);
-        break;
-      case 'binary':
-        ws.send(m.content, BINARY);
-        break;
-      case 'ping':
-        ws.ping(m.content);
-        break;
-      case 'pong':
-        ws.pong(m.content);
-        break;
-    }
+    this.#out(ws, m.type, m.content);
     if (ws.bufferedAmount > this.#bridge.maxBufferedBytes) {
       log('WebSocket local mode: connection %s dropped: over %d bytes queued for a slow client', this.id, this.#bridge.maxBufferedBytes);
       ws.terminate();
@@ -709,6 +860,7 @@ class BridgedSocket implements Subscriber {
   /** Close with 1001 (the server is going away); resolves once the socket is gone. */
   shutdown(): Promise<void> {
     const ws = this.#ws;
+    this.#timed.stop();
     if (ws === undefined || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     this.#closedPromise ??= new Promise<void>((resolve) => {
       ws.once('close', () => resolve());

@@ -4,6 +4,8 @@ import { formatSseEvent } from '../protocol/sse';
 import { itemToJson } from '../protocol/publish-item';
 import type { HttpResponseFormat, HttpStreamFormat, PublishItem, WsMessageFormat } from '../protocol/types';
 import type { PublishTarget } from './target';
+import type { EventInput, EventStore, StoredEvent } from '../store/event-store';
+import { eventItem } from '../reliable/event-item';
 
 /** Options of {@link Publisher.publish}. */
 export interface PublishOptions {
@@ -77,12 +79,40 @@ export function defaultItem(channel: string, data: unknown, options: PublishOpti
 export class Publisher {
   readonly #targets: readonly PublishTarget[];
   readonly #prefix: string;
+  readonly #store: (() => EventStore) | undefined;
   #closed = false;
 
   /** @internal Use {@link createGrip} or {@link createPublisher}. */
-  constructor(targets: readonly PublishTarget[], prefix: string) {
+  constructor(targets: readonly PublishTarget[], prefix: string, store?: () => EventStore) {
     this.#targets = targets;
     this.#prefix = prefix;
+    this.#store = store;
+  }
+
+  /**
+   * Store an event, then publish it to the channel's readers: the reliable
+   * publish behind {@link Grip.eventStream} and {@link Grip.eventPoll}.
+   * The store gives the event its id; the publish carries `id` and
+   * `prev-id`, so readers that missed one recover it from the store.
+   * Resolves with the stored event once it is stored and published.
+   * @throws {@link GripError} from the store (`ERR_GRIP_STORE_UNAVAILABLE`,
+   *   `ERR_GRIP_EVENT_TOO_LARGE`, ...): nothing was stored or published.
+   * @throws {@link PublishError} when the event was stored but a target did
+   *   not take the publish; readers still get it when they recover (next
+   *   event, link timeout or reconnect). Its `event` property is the stored event.
+   * @example const ev = await grip.publisher.send('room-1', { type: 'message', data: JSON.stringify(msg) });
+   */
+  async send(channel: string, event: EventInput): Promise<StoredEvent> {
+    if (this.#store === undefined) throw new GripError('ERR_GRIP_INVALID_OPTION', 'Cannot send: this publisher has no event store (pass `store` to createPublisher).');
+    if (this.#closed) throw new GripError('ERR_GRIP_CLOSED', 'Cannot send: the publisher was closed.');
+    const stored = await this.#store().append(channel, event);
+    try {
+      await this.publishItems([eventItem(stored)]);
+    } catch (err) {
+      if (err instanceof GripError) Object.assign(err, { event: stored });
+      throw err;
+    }
+    return stored;
   }
 
   /** Names of the targets (`local`, publish URLs). */

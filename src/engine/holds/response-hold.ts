@@ -10,6 +10,8 @@ import type { PreparedItem } from '../prepared-item';
 export interface ResponseHoldHost {
   release(hold: Subscriber): void;
   clientGone(hold: ResponseHold): void;
+  /** Ask the app again, as Pushpin re-sends a held request (grip-protocol.md §1.10); the answer replaces the hold. */
+  rerequest(hold: ResponseHold): void;
 }
 
 /** The response a long-poll gets when nothing is published before its timeout. */
@@ -28,10 +30,14 @@ export interface TimeoutResponse {
 export class ResponseHold implements Subscriber {
   readonly #res: ServerResponse;
   readonly #raw: RawResponse;
-  readonly #timeout: TimeoutResponse;
+  #timeout: TimeoutResponse;
   /** The engine that owns this hold. */
   readonly host: ResponseHoldHost;
-  readonly instruction: Instruction;
+  instruction: Instruction;
+  /** Channel → prev-id, for channels held with one (reliable long-polling). */
+  readonly prevIds = new Map<string, string>();
+  /** A re-request is under way: deliveries wait for its answer. */
+  asking = false;
   /** Channels this hold is subscribed to (engine bookkeeping). */
   subscribedTo: readonly string[] | undefined;
   /** The engine's timeout handle, cleared on release. */
@@ -44,13 +50,37 @@ export class ResponseHold implements Subscriber {
     this.#raw = raw;
     this.instruction = instruction;
     this.#timeout = timeout;
+    for (const c of instruction.channels) if (c.prevId !== undefined) this.prevIds.set(c.name, c.prevId);
+  }
+
+  /** The client's original response. */
+  get res(): ServerResponse {
+    return this.#res;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** The app answered a re-request with another hold: it replaces this one's instruction and timeout response. */
+  replace(instruction: Instruction, timeout: TimeoutResponse): void {
+    this.instruction = instruction;
+    this.#timeout = timeout;
+    this.prevIds.clear();
+    for (const c of instruction.channels) if (c.prevId !== undefined) this.prevIds.set(c.name, c.prevId);
   }
 
   deliver(item: PreparedItem): void {
     const r = item.response;
-    // `close` is ignored for response holds; `hint` asks the origin again, which
-    // needs the next-link machinery and is not done here.
-    if (r === undefined || r.action !== 'send' || this.#done) return;
+    // `close` is ignored for response holds.
+    if (r === undefined || this.#done || this.asking) return;
+    const expected = this.prevIds.get(item.channel);
+    if (r.action === 'hint' || (expected !== undefined && item.prevId !== expected)) {
+      // The app's answer no longer follows the channel: ask it again.
+      this.host.rerequest(this);
+      return;
+    }
+    if (r.action !== 'send') return;
     const overridden = new Set(r.headers.map(([k]) => k.toLowerCase()));
     const headers = this.#timeout.headers.filter(([k]) => !overridden.has(k.toLowerCase())).concat(r.headers);
     this.#send(r.code, r.reason ?? reasonPhrase(r.code), headers, r.body);
@@ -60,6 +90,11 @@ export class ResponseHold implements Subscriber {
   expire(): void {
     const t = this.#timeout;
     this.#send(t.code, t.reason, t.headers, t.body);
+  }
+
+  /** Answer the client with a response of the app's (a re-request that did not hold). */
+  respond(answer: TimeoutResponse): void {
+    this.#send(answer.code, answer.reason, answer.headers, answer.body);
   }
 
   /** The client went away: forget the hold without writing. */
