@@ -9,7 +9,7 @@
 import { GripError } from '../errors';
 import { assertChannelName } from './channel';
 import { encodeControlMessage, encodeGripExtensionHeader, withMessagePrefix } from './ws-control';
-import type { WsControlMessage } from './ws-control';
+import type { WsControlMessage, WsMessageType } from './ws-control';
 import { decodeClosePayload, encodeWsEvents, isValidCloseCode, wsBinary, wsClose, wsPing, wsPong, wsText, WS_EVENTS_CONTENT_TYPE, WS_OPEN } from './ws-events';
 import type { WsEvent } from './ws-events';
 
@@ -46,6 +46,24 @@ export interface WebSocketContextInit {
 export interface AcceptOptions {
   /** Subprotocol to select (`Sec-WebSocket-Protocol` of the handshake answer). */
   readonly protocol?: string;
+}
+
+/** Options of {@link WebSocketContext.keepAlive}. */
+export interface WebSocketKeepAliveOptions {
+  /** Quiet seconds before a keep-alive (`idle`), or the period (`interval`); Pushpin sends each one up to a second early. 0 turns keep-alives off. @defaultValue 55 */
+  readonly timeoutSec?: number;
+  /** `idle`: only after `timeoutSec` without a message to the client; `interval`: every `timeoutSec` whatever else is sent. @defaultValue 'idle' */
+  readonly mode?: 'idle' | 'interval';
+  /** Frame type of the keep-alive. @defaultValue 'text' for a string, 'binary' for bytes */
+  readonly messageType?: WsMessageType;
+}
+
+/** Options of {@link WebSocketContext.sendDelayed}. */
+export interface WebSocketSendDelayedOptions {
+  /** Seconds to wait. @defaultValue 1 */
+  readonly timeoutSec?: number;
+  /** Frame type of the message. @defaultValue 'text' for a string, 'binary' for bytes */
+  readonly messageType?: WsMessageType;
 }
 
 /** A WebSocket-over-HTTP reply: what the origin answers Pushpin. */
@@ -318,6 +336,42 @@ export class WebSocketContext {
   }
 
   /**
+   * Have the proxy send `data` to the client whenever the connection has been
+   * quiet for `timeoutSec` (a `keep-alive` control message): the app is not
+   * asked, so this costs no request. `keepAlive(null)` turns it off.
+   * @throws {@link GripError} `ERR_GRIP_INVALID_INSTRUCTION` for a timeout that is not a
+   *   non-negative integer, an unknown mode or message type, or data that is neither
+   *   a string nor bytes.
+   * @example ws.keepAlive('{"type":"ka"}', { timeoutSec: 25 })
+   */
+  keepAlive(data: string | Uint8Array | null, options: WebSocketKeepAliveOptions = {}): this {
+    if (data === null) {
+      this.#control({ type: 'keep-alive' });
+      return this;
+    }
+    this.#control({ type: 'keep-alive', ...this.#delayedContent(data, options.messageType, 'keepAlive()'), ...(options.timeoutSec !== undefined && { timeoutSec: options.timeoutSec }), ...(options.mode !== undefined && { mode: options.mode }) });
+    return this;
+  }
+
+  /**
+   * Have the proxy send `data` to the client after `timeoutSec` (a
+   * `send-delayed` control message). Only one message waits at a time: a
+   * newer one sends the waiting one at once. See {@link flushDelayed}.
+   * @throws {@link GripError} `ERR_GRIP_INVALID_INSTRUCTION` as {@link keepAlive}.
+   * @example ws.sendDelayed('still there?', { timeoutSec: 30 })
+   */
+  sendDelayed(data: string | Uint8Array, options: WebSocketSendDelayedOptions = {}): this {
+    this.#control({ type: 'send-delayed', ...this.#delayedContent(data, options.messageType, 'sendDelayed()'), ...(options.timeoutSec !== undefined && { timeoutSec: options.timeoutSec }) });
+    return this;
+  }
+
+  /** Send the message waiting from {@link sendDelayed} now (a `flush-delayed` control message). */
+  flushDelayed(): this {
+    this.#control({ type: 'flush-delayed' });
+    return this;
+  }
+
+  /**
    * Ask the proxy for a (possibly empty) request after `sec` quiet seconds
    * (`Keep-Alive-Interval`; Pushpin raises values below 20 to 20, 0 turns it off).
    */
@@ -372,6 +426,13 @@ export class WebSocketContext {
 
   #control(msg: WsControlMessage): void {
     this.#queue.push(wsText(encodeControlMessage(msg)));
+  }
+
+  #delayedContent(data: string | Uint8Array, messageType: WsMessageType | undefined, what: string): { content?: string; contentBin?: Uint8Array; messageType: WsMessageType } {
+    const bytes = toBytes(data, what) as Uint8Array;
+    const type = messageType ?? (typeof data === 'string' ? 'text' : 'binary');
+    if ((type === 'ping' || type === 'pong') && bytes.length > 125) throw invalid(`A WebSocket ${type} payload must be at most 125 bytes, got ${bytes.length} (${what}).`);
+    return typeof data === 'string' ? { content: data, messageType: type } : { contentBin: bytes, messageType: type };
   }
 
   #controlPayload(data: string | Uint8Array | undefined, what: string): Uint8Array | undefined {

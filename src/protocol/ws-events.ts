@@ -325,8 +325,8 @@ export function wsBinary(b: Uint8Array): WsEvent {
 }
 
 /**
- * A CLOSE event. Without a code it is `CLOSE\r\n` (the client sees 1005, "no
- * status"); pass 1000 for a normal close.
+ * A CLOSE event. Without a code it is `CLOSE\r\n`: Pushpin (and local mode)
+ * then closes the client with 1000 and no reason.
  *
  * @throws {@link GripError} as {@link encodeClosePayload}.
  * @example wsClose(1000, 'bye') // CLOSE 5\r\n\x03\xe8bye\r\n

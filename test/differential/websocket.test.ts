@@ -27,7 +27,6 @@ afterAll(() => {
   terminateAll();
 });
 
-
 /** Open `/ws` with a connection id and wait for the welcome message. */
 async function connect(m: Mode, id: string, query = '', protocols?: string[]): Promise<WsClient> {
   const c = new WsClient(m.baseUrl, `/ws?id=${encodeURIComponent(id)}${query}`, protocols);
@@ -149,6 +148,30 @@ describe('differential: WebSockets look the same to clients in local mode and be
     expect(p).toEqual(l);
   });
 
+  it('client close answered by the app with its own code: the client sees the app’s code and reason', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      c.ws.close(4321, 'answer 4000 app says');
+      const closed = await c.closed;
+      await m.log.ws.seen(id, (r) => r.closed !== undefined);
+      return { closed, appSaw: m.log.ws.get(id).closed };
+    }, 'canswer');
+    expect(l).toEqual({ closed: { code: 4000, reason: 'app says' }, appSaw: { code: 4321, reason: 'answer 4000 app says' } });
+    expect(p).toEqual(l);
+  });
+
+  it('client close without a code: the app sees a CLOSE without one, the client gets 1000', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      c.ws.close();
+      const closed = await c.closed;
+      await m.log.ws.seen(id, (r) => r.closed !== undefined);
+      return { closed, appSaw: m.log.ws.get(id).closed };
+    }, 'cnocode');
+    expect(l).toEqual({ closed: { code: 1000, reason: '' }, appSaw: { reason: '' } });
+    expect(p).toEqual(l);
+  });
+
   it('server close (4001, reason) after the messages queued before it', async () => {
     const [l, p] = await both(async (m, _ch, id) => {
       const c = await connect(m, id);
@@ -170,6 +193,94 @@ describe('differential: WebSockets look the same to clients in local mode and be
       return { disconnected: r.disconnected, closed: r.closed };
     }, 'vanish');
     expect(l).toEqual({ disconnected: true, closed: undefined });
+    expect(p).toEqual(l);
+  });
+
+  it('detach: the app gets a CLOSE and then nothing; publishes still arrive; the client’s close is answered with 1000', async () => {
+    const [l, p] = await both(async (m, ch, id) => {
+      const c = await connect(m, id, `&ch=${ch}&sub=1`);
+      await c.ask('detach', 'detached');
+      // Barrier. Pushpin applies a detach a moment after relaying the reply
+      // that asked for it, and the only sign is that it then closes its side
+      // towards the app: a CLOSE without a code. Once the app has seen that,
+      // nothing the client sends can reach it (locally this holds at once).
+      await m.log.ws.seen(id, (r) => r.closed !== undefined);
+      c.ws.send('hello');
+      await publishUntil(c.text('still here'), () => m.grip.publisher.publish(ch, 'still here'));
+      // The client's close frame follows 'hello' on the wire: once it is
+      // answered, 'hello' has been read and dropped.
+      c.ws.close(4000, 'client done');
+      const closed = await c.closed;
+      const rec = m.log.ws.get(id);
+      return {
+        // publishUntil may deliver a second copy behind Pushpin.
+        received: [...new Set(c.received)],
+        closed,
+        appSaw: { texts: rec.texts, closed: rec.closed, disconnected: rec.disconnected },
+      };
+    }, 'detach');
+    expect(l).toEqual({
+      received: ['welcome', 'detached', 'still here'],
+      closed: { code: 1000, reason: '' },
+      appSaw: { texts: ['detach'], closed: { reason: '' }, disconnected: false },
+    });
+    expect(p).toEqual(l);
+  });
+
+  it('keep-alive control message: the keep-alive comes after a quiet spell, as text, binary or ping', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      await c.ask('keep-alive 2 text', 'keep-alive text');
+      await c.text('ka');
+      await c.ask('keep-alive 2 binary', 'keep-alive binary');
+      const binary = await c.next((x) => Buffer.isBuffer(x));
+      const ping = new Promise<Buffer>((resolve) => c.ws.once('ping', resolve));
+      await c.ask('keep-alive 2 ping', 'keep-alive ping');
+      const pinged = (await ping).toString('utf8');
+      await c.ask('keep-alive 0 off', 'keep-alive off');
+      // A keep-alive may repeat while the next command is on its way.
+      const r = { received: [...new Set(c.received.map((x) => (Buffer.isBuffer(x) ? `binary ${x.toString('utf8')}` : x)))], binary, pinged };
+      await c.close();
+      return r;
+    }, 'ka');
+    expect(l).toEqual({
+      received: ['welcome', 'keep-alive text', 'ka', 'keep-alive binary', 'binary ka', 'keep-alive ping', 'keep-alive off'],
+      binary: Buffer.from('ka'),
+      pinged: 'ka',
+    });
+    expect(p).toEqual(l);
+  });
+
+  it('send-delayed: sent after its delay; a newer one sends the waiting one at once; flush-delayed sends it now', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const c = await connect(m, id);
+      await c.ask('delay - soon', 'delayed soon');
+      await c.text('soon');
+      await c.ask('delay 60 one', 'delayed one');
+      await c.ask('delay 60 two', 'delayed two');
+      await c.text('one');
+      await c.ask('flush', 'flushing');
+      await c.text('two');
+      const r = [...c.received];
+      await c.close();
+      return r;
+    }, 'delayed');
+    expect(l).toEqual(['welcome', 'delayed soon', 'soon', 'delayed one', 'delayed two', 'one', 'flushing', 'two']);
+    expect(p).toEqual(l);
+  });
+
+  it('a handler that throws closes only its socket, with 1011 Internal error', async () => {
+    const [l, p] = await both(async (m, _ch, id) => {
+      const a = await connect(m, id);
+      const b = await connect(m, `${id}-b`);
+      a.ws.send('throw');
+      const closed = await a.closed;
+      await b.ask('still ok?', 'echo: still ok?');
+      const r = { closed, other: [...b.received] };
+      await b.close();
+      return r;
+    }, 'throw');
+    expect(l).toEqual({ closed: { code: 1011, reason: 'Internal error' }, other: ['welcome', 'echo: still ok?'] });
     expect(p).toEqual(l);
   });
 

@@ -2,18 +2,29 @@
  * grip.websocket() in local mode: `grip.attach(server)` accepts real
  * WebSocket upgrades with `ws` and drives the same Express route in-process,
  * playing Pushpin's part (pushpin-behaviour.md scenario (d)).
+ *
+ * What looks the same to a client behind Pushpin is compared in
+ * test/differential/websocket.test.ts; this file keeps what only local mode
+ * has (limits, timeouts, logging, trust, shutdown) and what the differential
+ * app cannot produce (replies written by hand, see ws-raw-origin.ts).
  */
 import type { IncomingMessage } from 'node:http';
+import { format } from 'node:util';
 import express from 'express';
 import WebSocket from 'ws';
 import { createGrip, type Grip } from '../../src/index';
-import { WS_LOCAL_MAX_PAYLOAD } from '../../src/engine/ws-bridge';
-import { decodeWsEvents } from '../../src/protocol/ws-events';
+import { WS_LOCAL_MAX_PAYLOAD, WS_LOCAL_REQUEST_TIMEOUT_MS } from '../../src/engine/ws-bridge';
+import { log } from '../../src/log';
 import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { until } from '../helpers/until';
 import { WsClient, terminateAll } from '../helpers/ws-client';
 import { forEachMessage, wsCommand } from '../helpers/ws-commands';
+import { rawWsOrigin } from '../helpers/ws-raw-origin';
+
+jest.mock('../../src/log', () => ({ log: jest.fn() }));
+/** Everything logged so far, formatted. */
+const logged = (): string[] => (log as unknown as jest.Mock<void, unknown[]>).mock.calls.map((args) => format(...args));
 
 let grip: Grip;
 let server: Running;
@@ -22,6 +33,7 @@ const handlerErrors: unknown[] = [];
 
 /** What the handler saw, by the `tag` query parameter. */
 interface Seen {
+  requests: number;
   texts: string[];
   batches: string[][];
   closed: { code?: number; reason: string } | undefined;
@@ -31,10 +43,11 @@ interface Seen {
 const seen = new Map<string, Seen>();
 const seenOf = (tag: string): Seen => {
   let s = seen.get(tag);
-  if (s === undefined) seen.set(tag, (s = { texts: [], batches: [], closed: undefined, disconnected: false, proxied: false }));
+  if (s === undefined) seen.set(tag, (s = { requests: 0, texts: [], batches: [], closed: undefined, disconnected: false, proxied: false }));
   return s;
 };
 let release: (() => void) | undefined;
+const never = new Promise<void>(() => {});
 
 const makeApp = (g: Grip): express.Express => {
   const app = express();
@@ -45,6 +58,7 @@ const makeApp = (g: Grip): express.Express => {
       const url = new URL(req.url ?? '/', 'http://origin');
       const ch = url.searchParams.get('ch') ?? 'none';
       const s = seenOf(url.searchParams.get('tag') ?? 'none');
+      s.requests++;
       s.proxied = (req as IncomingMessage & { grip: { proxied: boolean } }).grip.proxied;
       if (ws.closed !== undefined) s.closed = ws.closed;
       if (ws.disconnected) s.disconnected = true;
@@ -52,6 +66,7 @@ const makeApp = (g: Grip): express.Express => {
       s.texts.push(...texts);
       if (texts.length > 0) s.batches.push(texts);
       if (ws.opening) {
+        if (url.searchParams.has('hang')) return never;
         if (url.searchParams.has('deny')) {
           res.writeHead(403, { 'Content-Type': 'text/plain' });
           res.end('go away\n');
@@ -62,9 +77,7 @@ const makeApp = (g: Grip): express.Express => {
           return;
         }
         if (url.searchParams.has('ignore')) return;
-        const proto = url.searchParams.get('proto');
-        ws.accept(proto === null ? {} : { protocol: proto });
-        if (url.searchParams.has('sub')) ws.subscribe(ch);
+        ws.accept();
         ws.send('welcome');
       }
       await forEachMessage(ws, async (text) => {
@@ -72,34 +85,15 @@ const makeApp = (g: Grip): express.Express => {
         if (text === 'slow') {
           await new Promise<void>((resolve) => (release = resolve));
           ws.send('slow done');
-        } else if (text === 'throw') {
-          await Promise.resolve();
-          throw new Error('boom');
+        } else if (text === 'hang') {
+          await never;
         } else {
           ws.send(`echo: ${text}`);
         }
       });
     }),
   );
-  // An origin that writes WebSocket-over-HTTP replies by hand.
-  app.post('/raw', (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const events = decodeWsEvents(Buffer.concat(chunks));
-      const text = events.find((e) => e.type === 'TEXT')?.content;
-      const msg = text === undefined ? '' : Buffer.from(text).toString('utf8');
-      const ok = (body: string): void => {
-        res.writeHead(200, { 'Content-Type': 'application/websocket-events', 'Sec-WebSocket-Extensions': 'grip' });
-        res.end(body);
-      };
-      if (events[0]?.type === 'OPEN') ok('OPEN\r\nTEXT 12\r\nc:{"type":"bogus"}\r\nTEXT 9\r\nm:welcome\r\nTEXT 5\r\nnopfx\r\nTEXT 8\r\nm:after!\r\n');
-      else if (msg === 'status') res.status(500).send('oops');
-      else if (msg === 'type') res.type('text/html').send('<p>hi</p>');
-      else if (msg === 'garbage') ok('TEXT zz\r\n');
-      else ok(`TEXT ${(msg.length + 2).toString(16)}\r\nm:${msg}\r\n`);
-    });
-  });
+  app.post('/raw', rawWsOrigin);
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     handlerErrors.push(err);
     res.status(500).end();
@@ -113,7 +107,10 @@ beforeAll(async () => {
   grip.attach(server.server);
 });
 
+afterEach(() => jest.useRealTimers());
+
 afterAll(async () => {
+  release?.();
   for (const c of clients) c.terminate();
   terminateAll();
   await grip?.close();
@@ -121,12 +118,10 @@ afterAll(async () => {
 });
 
 let seq = 0;
-const channel = (what: string): string => `wsl-${what}-${process.pid}-${++seq}`;
 const tag = (): string => `t${++seq}`;
 
-
-const open = async (path: string, protocols?: string[]): Promise<WsClient> => {
-  const c = new WsClient(server.url, path, protocols);
+const open = async (path: string): Promise<WsClient> => {
+  const c = new WsClient(server.url, path);
   await c.opened;
   await c.text('welcome');
   return c;
@@ -149,78 +144,15 @@ const handshakeFailure = (path: string): Promise<{ status: number; body: string 
     });
   });
 
+/** Fake timers for the bridge's timeouts; sockets, `until` and promises keep running. */
+const fakeTimers = (): void => void jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+
 describe('grip.websocket in local mode (grip.attach(server))', () => {
-  it('accepts and sends a welcome message; the handler sees a trusted request', async () => {
+  it('hands the handler a trusted request', async () => {
     const t = tag();
     const c = await open(`/ws?tag=${t}`);
-    expect(c.received).toEqual(['welcome']);
     expect(seenOf(t).proxied).toBe(true);
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('selects the subprotocol the handler accepted', async () => {
-    const c = await open('/ws?proto=chat', ['chat', 'other']);
-    expect(c.ws.protocol).toBe('chat');
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('echoes text and binary', async () => {
-    const c = await open('/ws');
-    c.ws.send('hello');
-    expect(await c.text('echo: hello')).toBe('echo: hello');
-    c.ws.send(Buffer.from([1, 2, 3]));
-    expect(await c.next((m) => Buffer.isBuffer(m))).toEqual(Buffer.from([1, 2, 3]));
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('subscribes by control message, then receives a publish (text and binary)', async () => {
-    const ch = channel('sub');
-    const c = await open(`/ws?ch=${ch}`);
-    c.ws.send('subscribe');
-    await c.text('subscribed');
-    await grip.publisher.publish(ch, 'pushed!');
-    expect(await c.text('pushed!')).toBe('pushed!');
-    await grip.publisher.publish(ch, new Uint8Array([7, 8]));
-    expect(await c.next((m) => Buffer.isBuffer(m))).toEqual(Buffer.from([7, 8]));
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('answers a client ping with a pong carrying the payload (the handler answers, not ws)', async () => {
-    const t = tag();
-    const c = await open(`/ws?tag=${t}`);
-    const pong = new Promise<Buffer>((resolve) => c.ws.once('pong', resolve));
-    c.ws.ping('pp');
-    expect((await pong).toString()).toBe('pp');
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('completes a client close with the same code and reason; the handler sees the CLOSE', async () => {
-    const t = tag();
-    const c = await open(`/ws?tag=${t}`);
-    c.ws.close(1000, 'done');
-    expect(await c.closed).toEqual({ code: 1000, reason: 'done' });
-    await until(() => seenOf(t).closed !== undefined);
-    expect(seenOf(t).closed).toEqual({ code: 1000, reason: 'done' });
-  });
-
-  it('closes from the server with 4001 after the messages before it', async () => {
-    const c = await open('/ws');
-    c.ws.send('close me');
-    expect(await c.closed).toEqual({ code: 4001, reason: 'bye' });
-    expect(c.received).toEqual(['welcome', 'bye then']);
-  });
-
-  it('a client that vanishes is reported to the handler as DISCONNECT', async () => {
-    const t = tag();
-    const c = await open(`/ws?tag=${t}`);
-    c.ws.terminate();
-    await until(() => seenOf(t).disconnected);
-    expect(seenOf(t).closed).toBeUndefined();
+    await c.close();
   });
 
   it('relays a rejection written by the handler (403 and body) as the handshake answer', async () => {
@@ -234,18 +166,6 @@ describe('grip.websocket in local mode (grip.attach(server))', () => {
 
   it('an upgrade on a path without a WebSocket route gets the app’s 404', async () => {
     expect((await handshakeFailure('/nowhere')).status).toBe(404);
-  });
-
-  it('carries meta set in one request to the next (Meta-User)', async () => {
-    const c = await open('/ws');
-    c.ws.send('who');
-    await c.text('user=(none)');
-    c.ws.send('set-meta alice');
-    await c.text('meta set');
-    c.ws.send('who');
-    expect(await c.text('user=alice')).toBe('user=alice');
-    c.ws.close();
-    await c.closed;
   });
 
   it('a client cannot forge meta with its own Meta-* handshake headers', async () => {
@@ -265,45 +185,6 @@ describe('grip.websocket in local mode (grip.attach(server))', () => {
     forged.close();
   });
 
-  it('detach: the handler stops getting events, publishes still arrive', async () => {
-    const t = tag();
-    const ch = channel('detach');
-    const c = await open(`/ws?ch=${ch}&sub=1&tag=${t}`);
-    c.ws.send('detach');
-    await c.text('detached');
-    c.ws.send('hello');
-    await grip.publisher.publish(ch, 'still here');
-    await c.text('still here');
-    // The echo would take a few turns of the event loop; give it many.
-    await until(() => false, 200).catch(() => {});
-    expect(seenOf(t).texts).toEqual(['detach']);
-    expect(c.received).not.toContain('echo: hello');
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('a published close action closes subscribers with its code', async () => {
-    const ch = channel('close');
-    const c = await open(`/ws?ch=${ch}&sub=1`);
-    await grip.publisher.publishFormats(ch, { wsMessage: { action: 'close', code: 4002 } });
-    expect((await c.closed).code).toBe(4002);
-  });
-
-  it('uses at most 20 channels per connection: the 21st subscription is ignored', async () => {
-    const ch = channel('many');
-    const c = await open(`/ws?ch=${ch}`);
-    c.ws.send('sub-20');
-    await c.text('subscribed 20');
-    c.ws.send('sub-21st');
-    await c.text('subscribed 21st');
-    await grip.publisher.publish(`${ch}-20`, 'on the 21st');
-    await grip.publisher.publish(`${ch}-19`, 'on the 20th');
-    await c.text('on the 20th');
-    expect(c.received).not.toContain('on the 21st');
-    c.ws.close();
-    await c.closed;
-  });
-
   it('batches events that arrive while a request is in flight', async () => {
     const t = tag();
     const c = await open(`/ws?tag=${t}`);
@@ -320,32 +201,15 @@ describe('grip.websocket in local mode (grip.attach(server))', () => {
     release = undefined;
     await c.text('echo: c');
     expect(seenOf(t).batches).toEqual([['slow'], ['a', 'b', 'c']]);
-    c.ws.close();
-    await c.closed;
+    await c.close();
   });
 
-  it('a handler that throws closes only its socket with 1011 Internal error', async () => {
-    const a = await open('/ws');
-    const b = await open('/ws');
-    a.ws.send('throw');
-    expect(await a.closed).toEqual({ code: 1011, reason: 'Internal error' });
-    b.ws.send('still ok?');
-    expect(await b.text('echo: still ok?')).toBe('echo: still ok?');
+  it('a handler error closes the socket with 1011 and is not passed on to the Express error handler', async () => {
+    const c = await open('/ws');
+    c.ws.send('throw');
+    expect(await c.closed).toEqual({ code: 1011, reason: 'Internal error' });
     expect(handlerErrors).toEqual([]);
-    b.ws.close();
-    await b.closed;
-  });
-
-  it('a frame over the size limit closes with 1009', async () => {
-    const c = await open('/ws');
-    c.ws.send(Buffer.alloc(WS_LOCAL_MAX_PAYLOAD + 1));
-    expect((await c.closed).code).toBe(1009);
-  });
-
-  it('invalid UTF-8 in a text frame closes with 1007', async () => {
-    const c = await open('/ws');
-    c.ws.send(Buffer.from([0x68, 0xff, 0xfe]), { binary: false });
-    expect((await c.closed).code).toBe(1007);
+    expect(logged().some((l) => l.includes('boom (test handler)'))).toBe(true);
   });
 
   it('refuses WebSocket events posted directly by a client (403)', async () => {
@@ -354,30 +218,105 @@ describe('grip.websocket in local mode (grip.attach(server))', () => {
   });
 });
 
-describe('local mode with a hand-written origin', () => {
-  it('ignores an unknown control message, drops unprefixed messages, strips m:', async () => {
+describe('local mode limits (Pushpin drops the connection instead: no close frame)', () => {
+  it(`passes a message of ${WS_LOCAL_MAX_PAYLOAD} bytes (Pushpin's limit) and closes with 1009 on a longer one`, async () => {
+    const c = await open('/ws');
+    c.ws.send(Buffer.alloc(WS_LOCAL_MAX_PAYLOAD, 1));
+    expect(((await c.next((m) => Buffer.isBuffer(m))) as Buffer).length).toBe(WS_LOCAL_MAX_PAYLOAD);
+    c.ws.send(Buffer.alloc(WS_LOCAL_MAX_PAYLOAD + 1));
+    expect((await c.closed).code).toBe(1009);
+  });
+
+  it('invalid UTF-8 in a text frame closes with 1007 (Pushpin relays it unchecked)', async () => {
+    const t = tag();
+    const c = await open(`/ws?tag=${t}`);
+    c.ws.send(Buffer.from([0x68, 0xff, 0xfe]), { binary: false });
+    expect((await c.closed).code).toBe(1007);
+    await until(() => seenOf(t).disconnected);
+    expect(seenOf(t).texts).toEqual([]);
+  });
+});
+
+describe('a handler that never answers (Pushpin waits for ever)', () => {
+  it(`closes the socket with 1011 after ${WS_LOCAL_REQUEST_TIMEOUT_MS / 1000} s and logs it; other sockets carry on`, async () => {
+    const t = tag();
+    const c = await open(`/ws?tag=${t}`);
+    const other = await open('/ws');
+    fakeTimers();
+    c.ws.send('hang');
+    await until(() => seenOf(t).texts.includes('hang'));
+    jest.advanceTimersByTime(WS_LOCAL_REQUEST_TIMEOUT_MS - 1);
+    await other.ask('still there?', 'echo: still there?');
+    jest.advanceTimersByTime(1);
+    expect(await c.closed).toEqual({ code: 1011, reason: `The app did not answer within ${WS_LOCAL_REQUEST_TIMEOUT_MS / 1000} s` });
+    expect(logged().some((l) => l.includes('closing connection') && l.includes('did not answer'))).toBe(true);
+    await other.close();
+  });
+
+  it('answers a handshake the app never answers with 504', async () => {
+    const t = tag();
+    fakeTimers();
+    const failure = handshakeFailure(`/ws?hang=1&tag=${t}`);
+    await until(() => seenOf(t).requests === 1);
+    jest.advanceTimersByTime(WS_LOCAL_REQUEST_TIMEOUT_MS);
+    expect(await failure).toEqual({ status: 504, body: 'Gateway Timeout: the app did not answer the WebSocket handshake in time\n' });
+  });
+});
+
+describe('local mode with a hand-written origin (ws-raw-origin.ts; the same checks run behind Pushpin in websocket-proxy.test.ts)', () => {
+  it('ignores and logs unknown and invalid control messages, drops unprefixed messages, strips m:', async () => {
     const c = await open('/raw');
     await c.text('after!');
     expect(c.received).toEqual(['welcome', 'after!']);
-    c.ws.send('x');
-    expect(await c.text('x')).toBe('x');
-    c.ws.close();
-    await c.closed;
+    expect(await c.ask('x', 'x')).toBe('x');
+    expect(logged().filter((l) => / (unknown|invalid) control message ignored/.test(l))).toEqual([
+      expect.stringContaining('unknown control message ignored: {"type":"bogus"}'),
+      expect.stringContaining('invalid control message ignored: invalid JSON'),
+    ]);
+    await c.close();
+  });
+
+  it('a set-meta control message is not a Meta-* header', async () => {
+    const c = await open('/raw');
+    expect(await c.ask('who', 'meta:{}')).toBe('meta:{}');
+    await c.close();
+  });
+
+  it('a CLOSE without a code closes the client with 1000', async () => {
+    const c = await open('/raw');
+    c.ws.send('close-nocode');
+    expect(await c.closed).toEqual({ code: 1000, reason: '' });
+  });
+
+  it('a client close the app does not answer with CLOSE drops the connection (1006), and logs why', async () => {
+    const c = await open('/raw');
+    c.ws.close(4321, 'bye');
+    expect((await c.closed).code).toBe(1006);
+    expect(logged().some((l) => l.includes('did not answer the client’s close'))).toBe(true);
+  });
+
+  it('with a Keep-Alive-Interval, an unanswered client close is sent again after the interval', async () => {
+    const c = await open('/raw?ka=20');
+    fakeTimers();
+    c.ws.close(4321, 'bye');
+    // The first CLOSE gets no answer; nothing happens until the keep-alive.
+    await until(() => false, 200).catch(() => {});
+    expect(c.ws.readyState).toBe(WebSocket.CLOSING);
+    jest.advanceTimersByTime(20_000);
+    expect(await c.closed).toEqual({ code: 4000, reason: 'second try' });
   });
 
   it.each([
     ['status', 'Bad reply from the app: status 500'],
     ['type', 'Bad reply from the app: Content-Type text/html; charset=utf-8'],
     ['garbage', 'Bad reply from the app: malformed WebSocket-over-HTTP body'],
-  ])('a bad reply (%s) closes that socket with 1011 and says why', async (what, reason) => {
+  ])('a bad reply (%s) closes that socket with 1011 and says why (Pushpin drops it without a close frame)', async (what, reason) => {
     const c = await open('/raw');
     const other = await open('/raw');
     c.ws.send(what);
     expect(await c.closed).toEqual({ code: 1011, reason });
-    other.ws.send('fine');
-    expect(await other.text('fine')).toBe('fine');
-    other.ws.close();
-    await other.closed;
+    expect(await other.ask('fine', 'fine')).toBe('fine');
+    await other.close();
   });
 });
 

@@ -2,6 +2,11 @@
  * grip.websocket() in proxy mode, behind a real Pushpin (1.36) whose
  * catch-all WebSocket route is `over_http`: real `ws` clients talk to
  * Pushpin, Pushpin talks WebSocket-over-HTTP to the Express app.
+ *
+ * What looks the same to a client in local mode is compared in
+ * test/differential/websocket.test.ts; this file keeps what only proxy mode
+ * has (requests that do not come from the proxy, bad bodies) and what the
+ * differential app cannot produce (replies written by hand).
  */
 import type { RequestListener } from 'node:http';
 import express from 'express';
@@ -12,6 +17,7 @@ import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { WsClient, terminateAll } from '../helpers/ws-client';
 import { forEachMessage, wsCommand } from '../helpers/ws-commands';
+import { rawWsOrigin } from '../helpers/ws-raw-origin';
 
 const SIG_KEY = 'changeme';
 
@@ -45,14 +51,8 @@ const makeApp = (g: Grip): express.Express => {
         if (url.searchParams.has('sub')) ws.subscribe(ch);
         ws.send('welcome');
       }
-      await forEachMessage(ws, async (text) => {
-        if (wsCommand(ws, text, ch)) return;
-        if (text === 'throw') {
-          await Promise.resolve();
-          throw new Error('boom');
-        } else {
-          ws.send(`echo: ${text}`);
-        }
+      await forEachMessage(ws, (text) => {
+        if (!wsCommand(ws, text, ch)) ws.send(`echo: ${text}`);
       });
     }),
   );
@@ -60,6 +60,7 @@ const makeApp = (g: Grip): express.Express => {
     '/ws-small',
     g.websocket((ws) => void ws.send('never'), { maxBodyBytes: 16 }),
   );
+  app.post('/raw', rawWsOrigin);
   app.get('/ws', (_req, res) => {
     res.type('text/plain').send('plain GET\n');
   });
@@ -90,10 +91,6 @@ afterAll(async () => {
   await origin?.close();
 }, 30_000);
 
-let seq = 0;
-const channel = (what: string): string => `ws-${what}-${process.pid}-${++seq}`;
-
-
 const open = async (path: string): Promise<WsClient> => {
   const c = new WsClient(pushpin.httpUrl, path);
   await c.opened;
@@ -101,74 +98,8 @@ const open = async (path: string): Promise<WsClient> => {
   return c;
 };
 
-/** Publish repeatedly (bounded) until `done` settles: a new subscription goes live shortly after the origin's reply. */
-async function publishUntil<T>(done: Promise<T>, publish: () => Promise<unknown>): Promise<T> {
-  let settled = false;
-  void done.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < 50 && !settled; i++) {
-    await publish();
-    await Promise.race([done, new Promise((r) => setTimeout(r, 100))]);
-  }
-  return done;
-}
-
 describe('grip.websocket behind Pushpin', () => {
-  it('accepts and sends a welcome message', async () => {
-    const c = await open('/ws');
-    expect(c.received).toEqual(['welcome']);
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('echoes text and binary', async () => {
-    const c = await open('/ws');
-    c.ws.send('hello');
-    expect(await c.text('echo: hello')).toBe('echo: hello');
-    c.ws.send(Buffer.from([1, 2, 3]));
-    expect(await c.next((m) => Buffer.isBuffer(m))).toEqual(Buffer.from([1, 2, 3]));
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('subscribes by control message, then receives a publish', async () => {
-    const ch = channel('sub');
-    const c = await open(`/ws?ch=${ch}`);
-    c.ws.send('subscribe');
-    await c.text('subscribed');
-    await publishUntil(c.text('pushed!'), () => grip.publisher.publish(ch, 'pushed!'));
-    // A binary publish reaches the client as a binary frame.
-    await grip.publisher.publish(ch, new Uint8Array([7, 8]));
-    expect(await c.next((m) => Buffer.isBuffer(m))).toEqual(Buffer.from([7, 8]));
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('answers a client ping with a pong carrying the payload', async () => {
-    const c = await open('/ws');
-    const pong = new Promise<Buffer>((resolve) => c.ws.once('pong', resolve));
-    c.ws.ping('pp');
-    expect((await pong).toString()).toBe('pp');
-    c.ws.close();
-    await c.closed;
-  });
-
-  it('completes a client close with the same code and reason', async () => {
-    const c = await open('/ws');
-    c.ws.close(1000, 'done');
-    expect(await c.closed).toEqual({ code: 1000, reason: 'done' });
-  });
-
-  it('closes from the server with 4001', async () => {
-    const c = await open('/ws');
-    c.ws.send('close me');
-    expect(await c.closed).toEqual({ code: 4001, reason: 'bye' });
-    expect(c.received).toEqual(['welcome', 'bye then']);
-  });
-
-  it('a handler that throws closes its socket with 1011 Internal error', async () => {
+  it('a handler error closes the socket with 1011 and is not passed on to the Express error handler', async () => {
     const c = await open('/ws');
     c.ws.send('throw');
     expect(await c.closed).toEqual({ code: 1011, reason: 'Internal error' });
@@ -200,24 +131,33 @@ describe('grip.websocket behind Pushpin', () => {
     expect(await handshakeFailure('/ws?refuse=1')).toEqual({ status: 409, body: 'not now\n' });
     expect(await handshakeFailure('/ws?ignore=1')).toEqual({ status: 403, body: 'WebSocket not accepted\n' });
   });
+});
 
-  it('carries meta set in one request to the next (Meta-User)', async () => {
-    const c = await open('/ws');
-    c.ws.send('who');
-    await c.text('user=(none)');
-    c.ws.send('set-meta alice');
-    await c.text('meta set');
-    c.ws.send('who');
-    expect(await c.text('user=alice')).toBe('user=alice');
-    c.ws.close();
-    await c.closed;
+describe('Pushpin with a hand-written origin (ws-raw-origin.ts; the same checks run locally in websocket-local.test.ts)', () => {
+  it('ignores unknown and invalid control messages, drops unprefixed messages, strips m:', async () => {
+    const c = await open('/raw');
+    await c.text('after!');
+    expect(c.received).toEqual(['welcome', 'after!']);
+    expect(await c.ask('x', 'x')).toBe('x');
+    await c.close();
   });
 
-  it('a published close action closes subscribers with its code', async () => {
-    const ch = channel('close');
-    const c = await open(`/ws?ch=${ch}&sub=1`);
-    const closed = await publishUntil(c.closed, () => grip.publisher.publishFormats(ch, { wsMessage: { action: 'close', code: 4002 } }));
-    expect(closed.code).toBe(4002);
+  it('a set-meta control message is not a Meta-* header', async () => {
+    const c = await open('/raw');
+    expect(await c.ask('who', 'meta:{}')).toBe('meta:{}');
+    await c.close();
+  });
+
+  it('a CLOSE without a code closes the client with 1000', async () => {
+    const c = await open('/raw');
+    c.ws.send('close-nocode');
+    expect(await c.closed).toEqual({ code: 1000, reason: '' });
+  });
+
+  it('a client close the app does not answer with CLOSE drops the connection (1006)', async () => {
+    const c = await open('/raw');
+    c.ws.close(4321, 'bye');
+    expect((await c.closed).code).toBe(1006);
   });
 });
 
@@ -233,13 +173,27 @@ describe('grip.websocket: requests that are not from the proxy', () => {
     expect((await post({ 'Grip-Sig': forged }, 'OPEN\r\n')).status).toBe(403);
   });
 
-  it('answers a malformed body with a valid Grip-Sig with 400 naming the byte', async () => {
+  const signed = async (path: string, headers: Record<string, string>, body: string) => {
     const sig = await signGripSig({ key: new Uint8Array(Buffer.from(SIG_KEY)), iss: 'pushpin' });
-    const r = await post({ 'Grip-Sig': sig }, 'OPEN\r\nXYZ\r\n');
+    return request(`${origin.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/websocket-events', 'Grip-Sig': sig, ...headers }, body });
+  };
+
+  it.each([
+    ['an unknown event type', 'OPEN\r\nXYZ\r\n', 'Malformed WebSocket-over-HTTP body at byte 6: unknown event type "XYZ"'],
+    ['a length that is not hex', 'TEXT zz\r\nhi\r\n', "Malformed WebSocket-over-HTTP body at byte 5: expected a hex content length after 'TEXT ', found 'z' (0x7a)."],
+    ['content shorter than its length', 'TEXT 5\r\nhi\r\n', 'Malformed WebSocket-over-HTTP body at byte 8: TEXT length 0x5 (5 bytes) runs past the end of the body (4 bytes left).'],
+    ['no CRLF after the content', 'TEXT 2\r\nhi!!', 'Malformed WebSocket-over-HTTP body at byte 10: expected CRLF after TEXT content, found \'!\' (0x21).'],
+    ['a 1-byte close payload', 'CLOSE 1\r\nx\r\n', 'Malformed WebSocket close payload: 1 byte (0x78), a close code needs 2.'],
+  ])('answers a body with %s with 400 saying what is wrong', async (_what, body, message) => {
+    const r = await signed('/ws', { 'Connection-Id': 'bad-1' }, body);
     expect(r.status).toBe(400);
-    expect(r.body).toMatch(/^Malformed WebSocket-over-HTTP body at byte 6: unknown event type "XYZ"/);
-    const noId = await request(`${origin.url}/ws`, { method: 'POST', headers: { 'Content-Type': 'application/websocket-events', 'Grip-Sig': sig }, body: 'OPEN\r\n' });
-    expect(noId.status).toBe(400);
+    expect(r.body.slice(0, message.length)).toBe(message);
+  });
+
+  it('answers a request without a Connection-Id with 400 saying so', async () => {
+    const r = await signed('/ws', {}, 'OPEN\r\n');
+    expect(r.status).toBe(400);
+    expect(r.body).toBe('WebSocket-over-HTTP request without a Connection-Id header.\n');
   });
 
   it('answers a body over maxBodyBytes with 413', async () => {

@@ -140,6 +140,31 @@ describe('WebSocketContext: replies', () => {
     expect(codeOf(() => ctx([]).keepAliveIntervalSec(-1))).toBe('ERR_GRIP_INVALID_INSTRUCTION');
   });
 
+  it('keep-alive, send-delayed and flush-delayed are control messages with Pushpin field names', () => {
+    const texts = (ws: WebSocketContext): string[] => decodeWsEvents(ws.toResponse().body).map((e) => Buffer.from(e.content ?? []).toString('utf8'));
+    const ws = ctx([wsText('x')])
+      .keepAlive('ka', { timeoutSec: 25 })
+      .keepAlive(new Uint8Array([1, 2]), { mode: 'interval', timeoutSec: 5 })
+      .keepAlive('pp', { messageType: 'ping' })
+      .keepAlive(null)
+      .sendDelayed('later')
+      .sendDelayed(new Uint8Array([3]), { timeoutSec: 2 })
+      .flushDelayed();
+    expect(texts(ws)).toEqual([
+      'c:{"type":"keep-alive","content":"ka","message-type":"text","timeout":25}',
+      'c:{"type":"keep-alive","content-bin":"AQI=","message-type":"binary","timeout":5,"mode":"interval"}',
+      'c:{"type":"keep-alive","content":"pp","message-type":"ping"}',
+      'c:{"type":"keep-alive"}',
+      'c:{"type":"send-delayed","content":"later","message-type":"text"}',
+      'c:{"type":"send-delayed","content-bin":"Aw==","message-type":"binary","timeout":2}',
+      'c:{"type":"flush-delayed"}',
+    ]);
+    expect(codeOf(() => ctx([]).keepAlive('x', { timeoutSec: -1 }))).toBe('ERR_GRIP_INVALID_INSTRUCTION');
+    expect(codeOf(() => ctx([]).keepAlive('x', { mode: 'sometimes' as 'idle' }))).toBe('ERR_GRIP_INVALID_INSTRUCTION');
+    expect(codeOf(() => ctx([]).keepAlive('x'.repeat(126), { messageType: 'ping' }))).toBe('ERR_GRIP_INVALID_INSTRUCTION');
+    expect(codeOf(() => ctx([]).sendDelayed(7 as unknown as string))).toBe('ERR_GRIP_INVALID_INSTRUCTION');
+  });
+
   it('detach and unsubscribe are control messages; the channel prefix applies', () => {
     const ws = ctx([wsText('x')], { channelPrefix: 'app-' }).unsubscribe('a').detach();
     expect(body(ws)).toBe('TEXT 2a\r\nc:{"type":"unsubscribe","channel":"app-a"}\r\nTEXT 13\r\nc:{"type":"detach"}\r\n');
