@@ -141,6 +141,8 @@ export interface PublisherOptions extends RemotePublishOptions {
   readonly gripUrl?: string;
   /** Prefix added to every channel. */
   readonly prefix?: string;
+  /** The event store of {@link Publisher.send} (the same store as the web processes' `createGrip({ store })`, e.g. a `RedisEventStore`). */
+  readonly store?: EventStore;
 }
 
 /**
@@ -149,11 +151,14 @@ export interface PublisherOptions extends RemotePublishOptions {
  * @throws {@link GripError} `ERR_GRIP_INVALID_URL` when no URL is given or it is malformed.
  */
 export function createPublisher(options: PublisherOptions = {}): Publisher {
-  const { gripUrl = process.env.GRIP_URL, prefix = '', ...publish } = options;
+  const { gripUrl = process.env.GRIP_URL, prefix = '', store, ...publish } = options;
   if (typeof gripUrl !== 'string' || gripUrl.trim() === '') {
     throw new GripError('ERR_GRIP_INVALID_URL', 'createPublisher needs a GRIP control URL: pass `gripUrl` or set GRIP_URL (e.g. http://127.0.0.1:5561).');
   }
   if (typeof prefix !== 'string') throw new GripError('ERR_GRIP_INVALID_OPTION', `Expected \`prefix\` to be a string, got \`${String(prefix)}\`.`);
   const remote = resolveRemoteOptions(publish, '');
-  return new Publisher(parseGripUrls(gripUrl).map((e) => new RemoteTarget(e, remote)), prefix);
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.append !== 'function')) {
+    throw new GripError('ERR_GRIP_INVALID_OPTION', `Expected \`store\` to be an EventStore, got \`${String(store)}\`.`);
+  }
+  return new Publisher(parseGripUrls(gripUrl).map((e) => new RemoteTarget(e, remote)), prefix, store === undefined ? undefined : () => store);
 }
