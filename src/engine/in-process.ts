@@ -18,12 +18,14 @@ import { log } from '../log';
  */
 export const kInProcess: unique symbol = Symbol('gripkit.inProcess');
 
-/** A collected response. Status 0: the app destroyed its response or threw. */
+/** A collected response. Status 0: the app destroyed its response, or did not answer in time; 500: the request listener threw. */
 export interface InProcessReply {
   readonly status: number;
   /** Lower-case names, in order. */
   readonly headers: ReadonlyArray<readonly [string, string]>;
   readonly body: Buffer;
+  /** The app did not answer within `timeoutMs`. */
+  readonly timedOut?: boolean;
 }
 
 /** What to send. */
@@ -35,6 +37,8 @@ export interface InProcessRequest {
   readonly body?: Buffer;
   /** The value of {@link kInProcess} on the request. */
   readonly token: object;
+  /** Give up after this many ms: the reply is `{ status: 0, timedOut: true }` and the app's request and response see `close`, as when a client goes away. */
+  readonly timeoutMs?: number;
   /** The real client's socket: `req.ip` and `req.secure` see it. */
   readonly remote?: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined; readonly encrypted?: boolean } | null | undefined;
 }
@@ -123,9 +127,18 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
       if (typeof chunk === 'string') chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
       else if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     };
+    const timer =
+      init.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            finish({ status: 0, headers: [], body: Buffer.alloc(0), timedOut: true });
+            req.emit('close');
+            res.emit('close');
+          }, init.timeoutMs).unref();
     const finish = (reply: InProcessReply): void => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       resolve(reply);
     };
     const r = res as unknown as Loose;
@@ -174,7 +187,7 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
       listener(req, res);
     } catch (err) {
       log('in-process %s %s: the request listener threw: %s', init.method, init.url, reasonOf(err));
-      finish({ status: 0, headers: [], body: Buffer.alloc(0) });
+      finish({ status: 500, headers: [], body: Buffer.alloc(0) });
     }
   });
 }

@@ -261,14 +261,7 @@ export class LocalEngine implements Engine, HoldHost {
     }
     const headers: Record<string, string> = { host: target.host, ...LINK_REQUEST_HEADERS };
     if (last.size > 0) headers['grip-last'] = encodeGripLast(Object.fromEntries(last)).join(', ');
-    return new Promise<InProcessReply>((resolve) => {
-      const timer = setTimeout(() => resolve(NO_REPLY), LINK_FETCH_TIMEOUT_MS);
-      timer.unref();
-      dispatchInProcess(listener, { method: 'GET', url: target.pathname + target.search, headers, token: this, remote: req.socket }).then((reply) => {
-        clearTimeout(timer);
-        resolve(reply);
-      });
-    });
+    return dispatchInProcess(listener, { method: 'GET', url: target.pathname + target.search, headers, token: this, remote: req.socket, timeoutMs: LINK_FETCH_TIMEOUT_MS });
   }
 
   release(hold: Subscriber): void {

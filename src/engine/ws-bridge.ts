@@ -7,11 +7,12 @@
  * applied to the socket as Pushpin would (scenario (d) of pushpin-behaviour.md).
  */
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage, ServerResponse, STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders, type RequestListener, type Server } from 'node:http';
-import { Socket } from 'node:net';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { log } from '../log';
+import { dispatchInProcess, requestListenerOf, type InProcessReply } from './in-process';
 import { parseGripExtension, classifyOriginMessage, WS_KEEP_ALIVE_DEFAULT_SEC, WS_SEND_DELAYED_DEFAULT_SEC, type GripExtension, type ParsedControlMessage, type WsMessageType } from '../protocol/ws-control';
 import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_OPEN, wsClose } from '../protocol/ws-events';
 import type { WsEvent } from '../protocol/ws-events';
@@ -19,13 +20,7 @@ import type { Hub, Subscriber } from './hub';
 import type { PreparedItem } from './prepared-item';
 import { WsTimedSends, type TimedMessage } from './ws-timed-sends';
 
-/**
- * Marks a request made by a {@link WsBridge}: its value is the bridge. A
- * Symbol, not a header, so a client cannot forge it; the middleware trusts
- * the request only when the value is its own grip's bridge.
- * @internal
- */
-export const kBridged: unique symbol = Symbol('gripkit.wsBridge');
+
 
 /**
  * Largest WebSocket message accepted from a client in local mode, in bytes:
@@ -62,14 +57,7 @@ export interface WsBridgeOptions {
   readonly requestTimeoutMs?: number;
 }
 
-interface Reply {
-  readonly status: number;
-  /** Lower-case names, in order. */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  readonly body: Buffer;
-  /** The app did not answer in time. */
-  readonly timedOut?: boolean;
-}
+type Reply = InProcessReply;
 
 interface Attached {
   readonly wss: WebSocketServer;
@@ -100,138 +88,11 @@ const NOT_FORWARDED = new Set([
   'keep-alive-interval',
 ]);
 
-const reasonOf = (err: unknown): string => (err instanceof Error ? (err.stack ?? err.message) : String(err));
 
 const headerOf = (reply: Reply, name: string): string | undefined => {
   for (const [k, v] of reply.headers) if (k === name) return v;
   return undefined;
 };
-
-const pairsOf = (headers: OutgoingHttpHeaders): Array<[string, string]> => {
-  const out: Array<[string, string]> = [];
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.push([k.toLowerCase(), String(x)]);
-    else out.push([k.toLowerCase(), String(v)]);
-  }
-  return out;
-};
-
-type Callback = (err?: Error | null) => void;
-type Loose = Record<string, unknown>;
-
-/**
- * Run `listener` on a synthetic POST and collect its response. Nothing
- * touches a socket: the request body is pushed in, the response's
- * writeHead/write/end are replaced on the instance.
- */
-function dispatch(listener: RequestListener, init: { url: string; headers: IncomingHttpHeaders; body: Buffer; token: WsBridge; remote: Duplex; timeoutMs: number }): Promise<Reply> {
-  const sock = new Socket();
-  // Let `req.ip` / `req.secure` see the real client.
-  const remote = init.remote as Partial<Socket> & { encrypted?: boolean };
-  Object.defineProperty(sock, 'remoteAddress', { value: remote.remoteAddress });
-  Object.defineProperty(sock, 'remotePort', { value: remote.remotePort });
-  if (remote.encrypted === true) Object.defineProperty(sock, 'encrypted', { value: true });
-  const req = new IncomingMessage(sock);
-  req.method = 'POST';
-  req.url = init.url;
-  req.httpVersion = '1.1';
-  req.httpVersionMajor = 1;
-  req.httpVersionMinor = 1;
-  const raw: string[] = [];
-  for (const [k, v] of Object.entries(init.headers)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) raw.push(k, x);
-    else raw.push(k, v);
-  }
-  req.rawHeaders = raw;
-  req.headers = init.headers;
-  (req as unknown as Record<symbol, unknown>)[kBridged] = init.token;
-  if (init.body.length > 0) req.push(init.body);
-  req.push(null);
-  req.complete = true;
-
-  const res = new ServerResponse(req);
-  return new Promise<Reply>((resolve) => {
-    let status = 200;
-    let headers: Array<[string, string]> | undefined;
-    const chunks: Buffer[] = [];
-    let done = false;
-    const head = (): void => {
-      if (headers !== undefined) return;
-      status = res.statusCode;
-      headers = pairsOf(res.getHeaders());
-      // headersSent is `!!this._header`.
-      (res as unknown as Loose)._header = `HTTP/1.1 ${status}\r\n`;
-    };
-    const add = (chunk: unknown, encoding: unknown): void => {
-      if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
-      if (typeof chunk === 'string') chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
-      else if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    };
-    const timer = setTimeout(() => {
-      finish({ status: 0, headers: [], body: Buffer.alloc(0), timedOut: true });
-      // What the app sees when a client goes away mid-request.
-      req.emit('close');
-      res.emit('close');
-    }, init.timeoutMs);
-    timer.unref();
-    const finish = (reply: Reply): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(reply);
-    };
-    const r = res as unknown as Loose;
-    r.writeHead = (code: number, a?: unknown, b?: unknown): ServerResponse => {
-      if (headers !== undefined) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
-      res.statusCode = code;
-      const h = typeof a === 'string' ? b : a;
-      if (Array.isArray(h)) {
-        if (Array.isArray(h[0])) for (const [k, v] of h as Array<[string, string]>) res.setHeader(k, v);
-        else for (let n = 0; n + 1 < h.length; n += 2) res.setHeader(String(h[n]), h[n + 1] as string);
-      } else if (h !== undefined && h !== null) {
-        for (const [k, v] of Object.entries(h as OutgoingHttpHeaders)) if (v !== undefined) res.setHeader(k, v);
-      }
-      head();
-      return res;
-    };
-    r.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
-      head();
-      add(chunk, encoding);
-      const callback = typeof encoding === 'function' ? encoding : cb;
-      if (typeof callback === 'function') process.nextTick(callback as Callback);
-      return true;
-    };
-    r.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse => {
-      if (res.writableEnded) return res;
-      head();
-      add(chunk, encoding);
-      r.finished = true;
-      finish({ status, headers: headers ?? [], body: Buffer.concat(chunks) });
-      const callback = [chunk, encoding, cb].find((x) => typeof x === 'function');
-      process.nextTick(() => {
-        res.emit('prefinish');
-        res.emit('finish');
-        if (typeof callback === 'function') (callback as Callback)();
-        res.emit('close');
-      });
-      return res;
-    };
-    r.destroy = (err?: unknown): ServerResponse => {
-      if (err !== undefined) log('WebSocket local mode: the app destroyed its response: %s', reasonOf(err));
-      finish({ status: 0, headers: [], body: Buffer.alloc(0) });
-      return res;
-    };
-    r.flushHeaders = (): void => head();
-    try {
-      listener(req, res);
-    } catch (err) {
-      log('WebSocket local mode: the request listener threw: %s', reasonOf(err));
-      finish({ status: 500, headers: [], body: Buffer.alloc(0) });
-    }
-  });
-}
 
 /** A socket's handshake headers as a WebSocket-over-HTTP request would carry them. */
 const forwardedHeaders = (req: IncomingMessage): IncomingHttpHeaders => {
@@ -341,18 +202,13 @@ export class WsBridge {
 
   /** @internal Send one WebSocket-over-HTTP request to the app. */
   dispatch(server: Server, url: string, headers: IncomingHttpHeaders, body: Buffer, remote: Duplex): Promise<Reply> {
-    const app = this.#servers.get(server)?.app;
-    let listener: RequestListener | undefined = app;
-    if (listener === undefined) {
-      const ls = server.listeners('request') as RequestListener[];
-      if (ls.length === 1) listener = ls[0];
-      else if (ls.length > 1) listener = (req, res) => void server.emit('request', req, res);
-    }
+    const listener = requestListenerOf(server, this.#servers.get(server)?.app);
     if (listener === undefined) {
       return Promise.resolve({ status: 404, headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from('Not Found\n') });
     }
-    return dispatch(listener, { url, headers, body, token: this, remote, timeoutMs: this.requestTimeoutMs });
+    return dispatchInProcess(listener, { method: 'POST', url, headers, body, token: this, remote: remote as Partial<Socket>, timeoutMs: this.requestTimeoutMs });
   }
+
 
   #onUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const attached = this.#servers.get(server);

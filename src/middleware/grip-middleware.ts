@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/engine';
 import { kInProcess } from '../engine/in-process';
 import { ProxyEngine } from '../engine/proxy-engine';
-import { kBridged } from '../engine/ws-bridge';
 import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
 import { log } from '../log';
 import { requestGrip } from './request-grip';
@@ -47,12 +46,13 @@ export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
   };
 
   return function gripMiddleware(req, res, next) {
-    if (bridge !== undefined && (req as unknown as Record<symbol, unknown>)[kBridged] === bridge) {
+    const inProcess = (req as unknown as Record<symbol, unknown>)[kInProcess];
+    if (inProcess !== undefined && inProcess === bridge) {
       // A WebSocket-over-HTTP request made in-process by this grip's local-mode bridge.
       attach(req, res, true, next, local ?? proxy);
       return;
     }
-    if (linkEngine !== undefined && (req as unknown as Record<symbol, unknown>)[kInProcess] === local) {
+    if (inProcess !== undefined && linkEngine !== undefined && inProcess === local) {
       attach(req, res, true, next, linkEngine);
       return;
     }
