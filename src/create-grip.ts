@@ -3,7 +3,7 @@ import { Hub } from './engine/hub';
 import { LocalEngine } from './engine/local-engine';
 import { ProxyEngine } from './engine/proxy-engine';
 import { WsBridge } from './engine/ws-bridge';
-import type { RequestListener, Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { log } from './log';
 import { makeMiddleware, type GripMiddleware } from './middleware/grip-middleware';
 import { websocket, type WebSocketHandler, type WebSocketOptions } from './middleware/websocket';
@@ -33,7 +33,10 @@ export interface Grip {
    * (WebSocket-over-HTTP); see {@link websocket}. Channels get the grip's `prefix`.
    * @example app.all('/ws', grip.websocket((ws) => { if (ws.opening) ws.accept().subscribe('news'); }));
    */
-  websocket(handler: WebSocketHandler, options?: Omit<WebSocketOptions, 'channelPrefix'>): ReturnType<typeof websocket>;
+  websocket<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+    handler: WebSocketHandler<Req, Res>,
+    options?: Omit<WebSocketOptions, 'channelPrefix'>,
+  ): (req: Req, res: Res, next: Parameters<GripMiddleware>[2]) => void;
   /**
    * Local mode WebSockets: accept WebSocket upgrades on `server` (the
    * `node:http` / `node:https` server running the app) and drive the app's
