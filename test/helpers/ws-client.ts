@@ -35,6 +35,10 @@ export class WsClient {
       this.received.push(isBinary ? Buffer.from(data) : data.toString('utf8'));
       for (const w of this.#waiters.splice(0)) w();
     });
+    // One close listener wakes every waiter (each then sees CLOSED).
+    this.ws.once('close', () => {
+      for (const w of this.#waiters.splice(0)) w();
+    });
   }
 
   /** Resolves with the first received message matching `pred` (already received or future). */
@@ -46,7 +50,6 @@ export class WsClient {
         else if (this.ws.readyState === WebSocket.CLOSED) reject(new Error(`closed before a matching message; got ${JSON.stringify(this.received)}`));
         else this.#waiters.push(check);
       };
-      this.ws.once('close', check);
       check();
     });
   }
