@@ -163,6 +163,21 @@ export class Publisher {
     return { results };
   }
 
+  /**
+   * End every stream and WebSocket subscribed to `channel` (the `close`
+   * action: a clean end for HTTP streams, a close frame with `code` for
+   * WebSockets). Use it to cut readers off when their access is revoked:
+   * `eventStream()` readers reconnect with their `Last-Event-ID`, lose
+   * nothing, and are authorized again, so only those still allowed get back in.
+   * @example await grip.publisher.endStreams('room-7'); // after removing a member
+   */
+  endStreams(channel: string, options: { readonly code?: number; readonly reason?: string } = {}): Promise<PublishResult> {
+    return this.publishFormats(channel, {
+      httpStream: { action: 'close' },
+      wsMessage: { action: 'close', code: options.code ?? 1000, ...(options.reason !== undefined && { reason: options.reason }) },
+    });
+  }
+
   /** Send what is queued, then stop. Later publishes reject with `ERR_GRIP_CLOSED`. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GripError } from '../errors';
 import { log } from '../log';
 import { BUILD_ID_FILTER, ID_FORMAT_META, escapeBuildId } from '../protocol/build-id';
+import { assertChannelName } from '../protocol/channel';
 import type { EventStore, ReadResult } from '../store/event-store';
 import { parseEventId } from '../store/event-store';
 import { checkStreamChannels, cursorTemplate, formatCursor, parseCursor, type Cursor } from './cursor';
@@ -27,6 +28,16 @@ export interface EventStreamOptions {
    * not authorized again until the token expires (`linkTtlMs`).
    */
   readonly authorize?: Authorize;
+  /**
+   * A control channel for the request's streams, for example one per user
+   * (`(req) => \`user-${userOf(req)}\``): the stream is also subscribed to it,
+   * and `publisher.endStreams(thatChannel)` ends it, so that the reader
+   * reconnects and is authorized again. This is how to drop readers whose
+   * access was revoked. (A close published on an event channel itself does
+   * not end a reliable stream: it has no `prev-id`, so the proxy takes it
+   * for a gap.) Kept in the signed next links; counts toward the 20 channels.
+   */
+  readonly control?: (req: IncomingMessage) => string | undefined;
   /** Most events per channel in one response; more are sent in further pages (next links). Default 100. */
   readonly pageSize?: number;
   /** SSE comment keep-alive when the stream is quiet, in ms (at least 1000); `false` for none. Default 20000. */
@@ -56,6 +67,7 @@ const positiveInt = (name: string, v: unknown, min: number, fallback: number): n
 interface Resolved {
   readonly channels: (req: IncomingMessage) => string | readonly string[];
   readonly authorize: Authorize | undefined;
+  readonly control: ((req: IncomingMessage) => string | undefined) | undefined;
   readonly pageSize: number;
   readonly keepAliveMs: number | false;
   readonly linkTimeoutMs: number;
@@ -68,6 +80,7 @@ export function resolveEventStreamOptions(o: EventStreamOptions): Resolved {
     throw new GripError('ERR_GRIP_INVALID_OPTION', 'Expected `channels` to be a function (req) => channel name(s).');
   }
   if (o.authorize !== undefined && typeof o.authorize !== 'function') throw new GripError('ERR_GRIP_INVALID_OPTION', 'Expected `authorize` to be a function (req, channel) => boolean.');
+  if (o.control !== undefined && typeof o.control !== 'function') throw new GripError('ERR_GRIP_INVALID_OPTION', 'Expected `control` to be a function (req) => channel name.');
   const keepAliveMs = o.keepAliveMs === false ? false : positiveInt('keepAliveMs', o.keepAliveMs, 1000, 20_000);
   const secret = o.linkSecret;
   if (secret !== undefined && !(typeof secret === 'string' || secret instanceof Uint8Array) || (secret !== undefined && secret.length < 16)) {
@@ -76,6 +89,7 @@ export function resolveEventStreamOptions(o: EventStreamOptions): Resolved {
   return {
     channels: o.channels,
     authorize: o.authorize,
+    control: o.control,
     pageSize: positiveInt('pageSize', o.pageSize, 1, 100),
     keepAliveMs,
     linkTimeoutMs: positiveInt('linkTimeoutMs', o.linkTimeoutMs, 1000, 120_000),
@@ -94,10 +108,14 @@ const fail = (res: ServerResponse, status: number, message: string): void => {
 /** The request's path and query as the client sent them (Express may have cut a mount path from `req.url`). */
 const fullUrl = (req: IncomingMessage): string => (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
 
+/** The query parameter of a next link that names the stream's control channel. */
+const CONTROL_PARAM = 'gripkit-control';
+
 /** `pathAndQuery` without the event stream's own parameters. */
 const withoutOurParams = (pathAndQuery: string): URL => {
   const url = new URL(pathAndQuery, 'http://x');
   url.searchParams.delete(LINK_PARAM);
+  url.searchParams.delete(CONTROL_PARAM);
   url.searchParams.delete('lastEventId');
   return url;
 };
@@ -123,18 +141,24 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.grip === undefined || res.grip === undefined) throw new GripError('ERR_GRIP_NOT_INSTALLED', 'eventStream() needs the gripkit middleware: app.use(grip.middleware) before the route.');
+    const url = fullUrl(req);
+    const isLink = url.includes(`${LINK_PARAM}=`);
+    if (isLink && !o.signer.verify(url)) return fail(res, 403, 'Forbidden: this stream link is invalid or has expired; reconnect.');
     let channels: readonly string[];
+    let control: string | undefined;
     try {
       channels = checkStreamChannels(o.channels(req));
+      control = isLink ? (new URL(url, 'http://x').searchParams.get(CONTROL_PARAM) ?? undefined) : o.control?.(req);
+      if (control !== undefined) {
+        assertChannelName(control);
+        if (channels.includes(control)) throw new GripError('ERR_GRIP_INVALID_CHANNEL', `The control channel ${JSON.stringify(control)} is also an event channel of the stream.`);
+        if (channels.length === 20) throw new GripError('ERR_GRIP_INVALID_CHANNEL', 'An event stream with a control channel may have at most 19 event channels.');
+      }
     } catch (err) {
       if (err instanceof GripError) return fail(res, 400, `Bad Request: ${err.message}`);
       throw err;
     }
-    const url = fullUrl(req);
-    const isLink = url.includes(`${LINK_PARAM}=`);
-    if (isLink) {
-      if (!o.signer.verify(url)) return fail(res, 403, 'Forbidden: this stream link is invalid or has expired; reconnect.');
-    } else if (o.authorize !== undefined) {
+    if (!isLink && o.authorize !== undefined) {
       for (const ch of channels) {
         if (!(await o.authorize(req, ch))) {
           log('eventStream: %s not authorized for %s', ch, url);
@@ -165,6 +189,7 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
 
     const page = await readPage(store(), channels, cursor, o.pageSize);
     const base = withoutOurParams(url);
+    if (control !== undefined) base.searchParams.set(CONTROL_PARAM, control);
     res.setHeader('Content-Type', 'text/event-stream');
     res.setHeader('Cache-Control', 'no-cache');
     if (page.more) {
@@ -177,7 +202,10 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
     }
     const names = channels.map((ch) => prefix + ch);
     res.grip.sse({
-      channels: channels.map((ch) => ({ name: ch, prevId: String(cursor.get(ch) ?? 0), filters: [BUILD_ID_FILTER] })),
+      channels: [
+        ...channels.map((ch) => ({ name: ch, prevId: String(cursor.get(ch) ?? 0), filters: [BUILD_ID_FILTER] })),
+        ...(control === undefined ? [] : [{ name: control }]),
+      ],
       meta: { [ID_FORMAT_META]: cursorTemplate(channels, names) },
       nextLink: { url: o.signer.sign(base.pathname + base.search), timeoutMs: o.linkTimeoutMs },
       keepAlive: o.keepAliveMs === false ? false : { timeoutMs: o.keepAliveMs },

@@ -27,7 +27,12 @@ function eventsApp(grip: Grip, log: OriginLog): RequestListener {
   );
   app.get(
     '/private/:ch',
-    grip.eventStream({ channels: (req) => (req as express.Request).params.ch as string, authorize: (req) => req.headers['x-user'] === 'ann', keepAliveMs: false }),
+    grip.eventStream({
+      channels: (req) => (req as express.Request).params.ch as string,
+      authorize: (req) => req.headers['x-user'] === 'ann',
+      control: (req) => `user-${String(req.headers['x-user'])}-${String((req as express.Request).params.ch)}`,
+      keepAliveMs: false,
+    }),
   );
   app.get('/poll/:ch', grip.eventPoll({ channel: (req) => (req as express.Request).params.ch as string, timeoutMs: 5000 }));
   return app as unknown as RequestListener;
@@ -155,6 +160,25 @@ describe('differential: event streams from the store', () => {
     }, 'reset');
     expect(l).toBe(`id: 1\nevent: stream-reset\ndata: {"channel":"CH"}\n\nid: 2\ndata: next\n\n`.replace('CH', l.match(/"channel":"([^"]+)"/)?.[1] ?? ''));
     expect(p.replace(/"channel":"[^"]+"/, '')).toEqual(l.replace(/"channel":"[^"]+"/, ''));
+  });
+
+  it('endStreams() on a control channel cuts readers off; on reconnect only those still allowed get back in, and lose nothing', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const c = await openStream(m, `/private/${ch}`, { 'X-User': 'ann' });
+      await send(m, ch, 'one');
+      await c.waitFor((t) => t.includes('one'));
+      // Ann's access is revoked: end her streams through her control channel.
+      await m.grip.publisher.endStreams(`user-ann-${ch}`);
+      const ended = await c.done;
+      await send(m, ch, 'two');
+      const eve = await request(`${m.baseUrl}/private/${ch}`, { headers: { 'X-User': 'eve', 'Last-Event-ID': '1' } });
+      const back = open(`${m.baseUrl}/private/${ch}`, { headers: { 'X-User': 'ann', 'Last-Event-ID': '1' } });
+      const body = await back.waitFor((t) => t.includes('two'));
+      back.close();
+      return { ended: ended.body, eve: eve.status, back: body };
+    }, 'revoke');
+    expect(l).toEqual({ ended: 'id: 1\ndata: one\n\n', eve: 403, back: 'id: 2\ndata: two\n\n' });
+    expect(p).toEqual(l);
   });
 
   it('bad input: a malformed Last-Event-ID gets 400, an unauthorized channel 403 and no data', async () => {

@@ -115,7 +115,8 @@ export class LinkFollower {
       return;
     }
     const expected = this.#prevIds.get(item.channel);
-    if (expected !== undefined && item.stream !== 'close') {
+    // A close must follow too: Pushpin treats a close without the right prev-id as a gap.
+    if (expected !== undefined) {
       if (item.prevId !== expected) {
         log('stream: %s item prev-id %s after %s: gap, fetching the next link', item.channel, String(item.prevId), expected);
         this.fetch();
