@@ -156,7 +156,8 @@ export class LocalEngine implements Engine, HoldHost {
     if (hold.prevIds.size > 0) headers['grip-last'] = encodeGripLast(Object.fromEntries(hold.prevIds)).join(', ');
     const url = (req as typeof req & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     log('long-poll: asking the app again: %s %s', req.method, url);
-    void dispatchInProcess(listener, { method: req.method ?? 'GET', url, headers, token: this, remote: req.socket }).then((reply) => {
+    // The body is not sent again: the app has read it already (Pushpin re-sends it).
+    void dispatchInProcess(listener, { method: req.method ?? 'GET', url, headers, token: this, remote: req.socket, timeoutMs: LINK_FETCH_TIMEOUT_MS }).then((reply) => {
       hold.asking = false;
       if (hold.done) return;
       if (reply.status === 0) {

@@ -98,7 +98,8 @@ const headerOf = (reply: Reply, name: string): string | undefined => {
 const forwardedHeaders = (req: IncomingMessage): IncomingHttpHeaders => {
   const out: IncomingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (NOT_FORWARDED.has(k) || k.startsWith('meta-')) continue;
+    // Client Grip-* headers never reach the app (Pushpin strips them; the middleware trusts this request).
+    if (NOT_FORWARDED.has(k) || k.startsWith('meta-') || k.startsWith('grip-')) continue;
     out[k] = v;
   }
   return out;

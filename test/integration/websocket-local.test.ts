@@ -39,11 +39,12 @@ interface Seen {
   closed: { code?: number; reason: string } | undefined;
   disconnected: boolean;
   proxied: boolean;
+  last: Readonly<Record<string, string>>;
 }
 const seen = new Map<string, Seen>();
 const seenOf = (tag: string): Seen => {
   let s = seen.get(tag);
-  if (s === undefined) seen.set(tag, (s = { requests: 0, texts: [], batches: [], closed: undefined, disconnected: false, proxied: false }));
+  if (s === undefined) seen.set(tag, (s = { requests: 0, texts: [], batches: [], closed: undefined, disconnected: false, proxied: false, last: {} }));
   return s;
 };
 let release: (() => void) | undefined;
@@ -60,6 +61,7 @@ const makeApp = (g: Grip): express.Express => {
       const s = seenOf(url.searchParams.get('tag') ?? 'none');
       s.requests++;
       s.proxied = (req as IncomingMessage & { grip: { proxied: boolean } }).grip.proxied;
+      s.last = (req as IncomingMessage & { grip: { last: Readonly<Record<string, string>> } }).grip.last;
       if (ws.closed !== undefined) s.closed = ws.closed;
       if (ws.disconnected) s.disconnected = true;
       const texts = ws.messages.flatMap((m) => (m.type === 'text' ? [m.data] : []));
@@ -166,6 +168,16 @@ describe('grip.websocket in local mode (grip.attach(server))', () => {
 
   it('an upgrade on a path without a WebSocket route gets the app’s 404', async () => {
     expect((await handshakeFailure('/nowhere')).status).toBe(404);
+  });
+
+  it('a client cannot forge Grip-* headers (Grip-Last) on its handshake', async () => {
+    const t = tag();
+    const forged = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws?tag=${t}`, { headers: { 'Grip-Last': 'news; last-id=5', 'Grip-Feature': 'x' } });
+    clients.push(forged);
+    await new Promise((resolve) => forged.once('open', resolve));
+    expect(seenOf(t).proxied).toBe(true);
+    expect(seenOf(t).last).toEqual({});
+    forged.close();
   });
 
   it('a client cannot forge meta with its own Meta-* handshake headers', async () => {
