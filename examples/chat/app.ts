@@ -1,57 +1,109 @@
 /**
- * The realtime chat example: an Express app with an in-memory message store,
- * live updates over WebSockets or Server-Sent Events, and a long-polling fallback.
+ * The realtime chat example: an Express app whose messages live in a gripkit
+ * event store (`grip.store`: in memory, or in Redis with `STORE=redis`; see
+ * store.ts), with live updates over WebSockets or Server-Sent Events and a
+ * long-polling fallback.
  *
+ * Every message is one event on its room's channel, stored and published in
+ * one step by `grip.publisher.send()`. The store gives it its id ("1", "2",
+ * ... per room), so a message has the same id over every transport, and a
+ * client that comes back with the last id it saw gets exactly what it missed.
  * The handlers are the same whether gripkit holds the connections itself
  * (local mode) or a GRIP proxy such as Pushpin holds them (proxy mode).
+ *
+ * A message is stored as an event of type `message` whose data is the JSON
+ * text `{ "user", "text", "time" }` (`time`: ISO 8601, when it was posted).
+ * History, long-polls and WebSockets carry the stored event as JSON, an
+ * "event object":
+ *   { "channel": "chat-room-lobby", "id": "7", "prevId": "6", "type": "message",
+ *     "data": "{\"user\":\"ann\",\"text\":\"hi\",\"time\":\"2026-01-01T12:00:00.000Z\"}",
+ *     "time": 1767268800000 }
+ * (`prevId` is absent on a room's first message; the outer `time` is the store's, in ms.)
  *
  * Routes:
  *   GET  /                            the chat page (public/)
  *   GET  /rooms/:room/ws              WebSocket (see below); a plain GET gets 426
- *   GET  /rooms/:room/events          SSE: first a `history` event, then live `message` events
- *   GET  /rooms/:room/messages        long-poll: `?after=ID` answers at once with newer
- *                                     messages, else holds up to 30 s and answers `[]`
- *   POST /rooms/:room/messages        JSON `{ user, text }` → 201 with the stored message
+ *   GET  /rooms/:room/events          SSE (grip.eventStream): a `message` event per message,
+ *                                     `id:` the message id, `data:` the message JSON. With
+ *                                     `Last-Event-ID` (or `?lastEventId=ID`) the messages after
+ *                                     ID come first; without, the stream starts with the next
+ *                                     message. An unknown ID (expired, or from before a restart
+ *                                     of an in-memory store) gets a `stream-reset` event instead:
+ *                                     reload the history.
+ *   GET  /rooms/:room/messages        the history: `{ "events": [...], "lastId": "ID" }`, the last
+ *                                     50 event objects and the id to continue after
+ *   GET  /rooms/:room/messages?after=ID
+ *                                     long-poll (grip.eventPoll): `{ "events": [...], "lastId" }`
+ *                                     at once when there are messages after ID, else held up to
+ *                                     30 s and answered by the next message (or with no events
+ *                                     on timeout); `"reset": true` (and no events) for an unknown
+ *                                     ID: reload the history
+ *   POST /rooms/:room/messages        JSON `{ user, text }` → 201 with `{ id, user, text, time }`
+ *                                     (`id` the message id as a number)
+ *
+ * The page starts SSE with a history: it GETs the history, shows it, and opens
+ * the EventSource with `?lastEventId=<lastId>`; the stream replays whatever
+ * was posted in between, and on a reconnect the browser's own `Last-Event-ID`
+ * header (the id of the last message received) takes over.
  *
  * The WebSocket, message by message (every message is one JSON text frame):
- *   server → client  on connect, the recent messages (the last 50, or with `?after=ID`
- *                    those newer than ID), one frame each; then every new message of the
- *                    room, however it was posted. A frame is one message object
- *                    `{ id, user, text, time }`, the same JSON as an SSE `message` event's data.
+ *   server → client  on connect, the last 50 messages, or with `?after=ID` those after
+ *                    ID, one event object per frame (more than 100 behind, or an unknown
+ *                    ID: `{ "type": "stream-reset" }` and then the last 50); then every new
+ *                    message of the room, however it was posted: the event object that
+ *                    publisher.send() publishes for WebSockets.
  *   client → server  `{ "user": "...", "text": "..." }` posts a message, validated exactly
- *                    like POST /rooms/:room/messages. The sender gets the stored message
- *                    back at once (and, being subscribed, possibly once more from the room:
- *                    clients drop repeated ids). Bad input is answered with
- *                    `{ "error": "..." }` (the same text as POST's error body) and the
- *                    socket stays open. Binary frames are refused the same way.
+ *                    like POST /rooms/:room/messages. The sender gets the stored event back
+ *                    at once (and, being subscribed, once more from the room: clients drop
+ *                    repeated ids). Bad input is answered with `{ "error": "..." }` (the
+ *                    same text as POST's error body) and the socket stays open. Binary
+ *                    frames are refused the same way.
  * A bad room name or `after` refuses the handshake with a 400 JSON body.
  * Locally the socket is held in-process (the server needs `grip.attach(server)`);
  * behind Pushpin it reaches the app as WebSocket-over-HTTP (an `over_http` route).
+ * A message posted while a new socket's subscription is being set up reaches
+ * it only as a gap: the next message's `prevId` is ahead of what the client
+ * has, and the page then fetches what it missed (`?after=`).
  */
 import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
-import { formatSseEvent, type Grip, type WebSocketMessage } from 'gripkit';
+import { GripError, parseEventId, type EventStore, type Grip, type StoredEvent, type WebSocketMessage } from 'gripkit';
 
-/** One chat message as stored, sent and published. */
+/** One chat message, as POST answers it. */
 export interface ChatMessage {
-  /** Increasing integer per room, starting at 1. Also the SSE event id. */
+  /** The message's event id, as a number: 1, 2, 3, ... per room. Also the SSE event id. */
   readonly id: number;
   readonly user: string;
   readonly text: string;
-  /** ISO 8601 time the server stored the message. */
+  /** ISO 8601 time the server accepted the message. */
   readonly time: string;
+}
+
+/** The data of a `message` event, as JSON text. */
+interface MessageData {
+  readonly user: string;
+  readonly text: string;
+  readonly time: string;
+}
+
+/** The event type of a chat message (its SSE event name). */
+export const MESSAGE_EVENT = 'message';
+
+/** A stored `message` event as a {@link ChatMessage}. */
+export function toChatMessage(ev: StoredEvent): ChatMessage {
+  const { user, text, time } = JSON.parse(ev.data) as MessageData;
+  return { id: Number(ev.id), user, text, time };
 }
 
 export interface ChatAppOptions {
   /** Directory served at `/`. Default: `public/` next to this file. */
   readonly publicDir?: string;
-  /** Messages in the `history` event and in a long-poll's first answer. Default 50. */
+  /** Messages in the history (and sent to a new WebSocket). Default 50. */
   readonly historySize?: number;
-  /** Messages kept per room; older ones are forgotten. Default 500. */
-  readonly keepPerRoom?: number;
-  /** How long a long-poll is held, in ms. Default 30000 (at least 5000). */
+  /** How long a long-poll is held, in ms. Default 30000 (whole seconds, at least 5000). */
   readonly longPollTimeoutMs?: number;
   /** SSE keep-alive interval when the stream is quiet, in ms. Default 20000. */
   readonly keepAliveMs?: number;
@@ -65,36 +117,16 @@ export const MAX_TEXT_BYTES = 4096;
 export const MAX_USER_CHARS = 64;
 /** Largest POST body and WebSocket message, in bytes (the POST limit is body-parser's `limit`). */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Most messages a reconnecting WebSocket is sent after its `?after=`; further behind, it gets a reset and the history. */
+export const MAX_WS_REPLAY = 100;
 
 const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 
-/** The GRIP channel of a room. Room names are validated, so this is always a valid channel name. */
+/** The GRIP channel (and event store channel) of a room. Room names are validated, so this is always a valid channel name. */
 export const channelOf = (room: string): string => `chat-room-${room}`;
 
-class Room {
-  readonly messages: ChatMessage[] = [];
-  lastId = 0;
-
-  constructor(private readonly keep: number) {}
-
-  add(user: string, text: string): ChatMessage {
-    const message: ChatMessage = { id: ++this.lastId, user, text, time: new Date().toISOString() };
-    this.messages.push(message);
-    if (this.messages.length > this.keep) this.messages.splice(0, this.messages.length - this.keep);
-    return message;
-  }
-
-  /**
-   * What a client that has seen everything up to `after` should get: the
-   * newer messages (at most `limit`, the latest ones). Without `after`, or
-   * when `after` is ahead of this room (the server restarted and ids began
-   * again), the last `limit` messages.
-   */
-  since(after: number | undefined, limit: number): ChatMessage[] {
-    const newer = after === undefined || after > this.lastId ? this.messages : this.messages.filter((m) => m.id > after);
-    return newer.slice(-limit);
-  }
-}
+/** The channel of a request to a `/:room/...` route (the room is validated by the router's `param` handler). */
+const channelOfRequest = (req: IncomingMessage): string => channelOf((req as Request).params.room as string);
 
 class HttpError extends Error {
   constructor(
@@ -109,10 +141,23 @@ function fail(status: number, message: string): never {
   throw new HttpError(status, message);
 }
 
-/** A message id from a query parameter or `Last-Event-ID`: a non-negative integer, else undefined. */
-const parseId = (value: unknown): number | undefined => {
-  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) return undefined;
-  return Number(value);
+/** `err` as an answer for the client, or undefined for an unexpected error (a 500). */
+const httpErrorOf = (err: unknown): HttpError | undefined => {
+  if (err instanceof HttpError) return err;
+  if (err instanceof GripError && err.code === 'ERR_GRIP_STORE_UNAVAILABLE') return new HttpError(503, 'The message store is unavailable; try again shortly.');
+  // A request that arrives while the app shuts down (the grip, then the store, are closed first).
+  if (err instanceof GripError && err.code === 'ERR_GRIP_CLOSED') return new HttpError(503, 'The server is shutting down; try again shortly.');
+  return undefined;
+};
+
+/** Whether `value` is an event id (`0`, `1`, `2`, ...: the store's canonical form). */
+const isEventId = (value: unknown): value is string => {
+  try {
+    parseEventId(value);
+    return true;
+  } catch {
+    return false;
+  }
 };
 
 const validateMessage = (body: unknown): { user: string; text: string } => {
@@ -144,29 +189,33 @@ const parseWsMessage = (m: WebSocketMessage): unknown => {
 };
 
 /**
+ * The last `count` events of `channel`, oldest first, and the id to continue
+ * after (that of the last one returned, or the channel's newest id).
+ */
+async function recentEvents(store: EventStore, channel: string, count: number): Promise<{ events: readonly StoredEvent[]; lastId: string }> {
+  const newest = await store.lastId(channel);
+  if (newest === undefined) return { events: [], lastId: '0' };
+  // A `reset` here only means retention dropped some of those: the events start at the oldest kept, as wanted.
+  const r = await store.read(channel, { afterId: String(Math.max(0, Number(newest) - count)), limit: count });
+  return { events: r.events, lastId: r.events.at(-1)?.id ?? r.lastId ?? newest };
+}
+
+/** The WebSocket frame that tells a client to forget the messages it has (the same name as the SSE event). */
+const RESET_FRAME = JSON.stringify({ type: 'stream-reset' });
+
+/**
  * Build the chat app on a gripkit instance. The caller owns `grip` (and
- * closes it); the app uses its middleware, publisher and WebSocket route helper.
- * In local mode, `grip.attach(server)` on the app's server accepts its WebSockets.
+ * closes it, then its store); the app uses its middleware, event store,
+ * publisher and WebSocket route helper. In local mode, `grip.attach(server)`
+ * on the app's server accepts its WebSockets.
  * @example
- * const grip = createGrip();
+ * const grip = createGrip({ store: new MemoryEventStore() });
  * grip.attach(http.createServer(createChatApp(grip)).listen(3000, '127.0.0.1'));
  */
 export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express.Express {
   const historySize = options.historySize ?? 50;
-  const keepPerRoom = Math.max(options.keepPerRoom ?? 500, historySize);
   const longPollTimeoutMs = options.longPollTimeoutMs ?? 30_000;
   const keepAliveMs = options.keepAliveMs ?? 20_000;
-  const rooms = new Map<string, Room>();
-  /** The room validated by the `:room` param handler, created on first use. */
-  const roomOf = (res: Response): { name: string; room: Room } => {
-    const name = res.locals.room as string;
-    let room = rooms.get(name);
-    if (room === undefined) {
-      room = new Room(keepPerRoom);
-      rooms.set(name, room);
-    }
-    return { name, room };
-  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -178,107 +227,95 @@ export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express
   app.use(grip.middleware);
 
   const router = express.Router();
-  router.param('room', (_req, res, next, value: unknown) => {
+  router.param('room', (_req, _res, next, value: unknown) => {
     if (typeof value !== 'string' || !ROOM_PATTERN.test(value)) {
       next(new HttpError(400, 'Invalid room name: use 1 to 64 letters, digits, "-" or "_".'));
       return;
     }
-    res.locals.room = value;
     next();
   });
 
-  // Server-Sent Events: the first event is the history, then live messages.
-  router.get('/:room/events', (req, res) => {
-    const { name, room } = roomOf(res);
-    // On reconnect EventSource sends Last-Event-ID: the id of the last message it saw.
-    const history = room.since(parseId(req.grip.lastEventId), historySize);
-    res.grip.sse({ channels: channelOf(name), keepAlive: { timeoutMs: keepAliveMs } });
-    res.end(
-      formatSseEvent({
-        event: 'history',
-        data: JSON.stringify(history),
-        // So that a reconnect before any live message still resumes from here.
-        ...(room.lastId > 0 && { id: String(room.lastId) }),
-        retry: 2000,
-      }),
-    );
+  // Server-Sent Events from the store: what the client missed after its
+  // Last-Event-ID, then live messages. The proxy's next-link requests (paging,
+  // recovery) come back to this route too.
+  const events = grip.eventStream({ channels: channelOfRequest, keepAliveMs });
+  router.get('/:room/events', (req, res, next) => {
+    // Checked here so that the answer is JSON, like every other error of these routes.
+    const last = req.grip.lastEventId;
+    if (last !== undefined && last !== '' && !isEventId(last)) fail(400, '`Last-Event-ID` (or `lastEventId`) must be a message id (a non-negative integer).');
+    events(req, res, next);
   });
 
-  // Long-polling: newer messages at once, else hold and answer `[]` on timeout.
-  router.get('/:room/messages', (req, res) => {
-    const { name, room } = roomOf(res);
-    res.set('Cache-Control', 'no-store');
-    const after = req.query.after;
-    if (after === undefined) {
-      res.json(room.since(undefined, historySize));
+  // The history without `after`; with it, long-polling the store.
+  const poll = grip.eventPoll({ channel: channelOfRequest, timeoutMs: longPollTimeoutMs });
+  router.get('/:room/messages', async (req, res, next) => {
+    if (req.query.after !== undefined) {
+      poll(req, res, next);
       return;
     }
-    const afterId = parseId(after);
-    if (afterId === undefined) fail(400, '`after` must be a message id (a non-negative integer).');
-    const newer = room.since(afterId, historySize);
-    if (newer.length > 0) {
-      res.json(newer);
-      return;
-    }
-    res.grip.longPoll({ channels: channelOf(name), timeoutMs: longPollTimeoutMs });
-    res.json([]);
+    res.set('Cache-Control', 'no-store').json(await recentEvents(grip.store, channelOfRequest(req), historySize));
   });
 
   /**
-   * Store a message and publish it to everyone in the room: SSE streams,
-   * held long-polls and WebSockets each get their own format.
+   * Store a message and publish it to everyone in the room, in one step: SSE
+   * streams, held long-polls and WebSockets each get their own format, all
+   * with the id the store gave it.
    */
-  const addMessage = async (name: string, room: Room, user: string, text: string): Promise<ChatMessage> => {
-    const message = room.add(user, text);
-    const json = JSON.stringify(message);
+  const addMessage = async (channel: string, user: string, text: string): Promise<StoredEvent> => {
+    const data: MessageData = { user, text, time: new Date().toISOString() };
     try {
-      await grip.publisher.publishFormats(channelOf(name), {
-        // SSE subscribers get a `message` event whose id is the message id.
-        httpStream: { content: formatSseEvent({ event: 'message', id: String(message.id), data: json }) },
-        // A held long-poll is answered with a one-message array.
-        httpResponse: { headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, body: `[${json}]\n` },
-        // A WebSocket gets the message object as a text frame.
-        wsMessage: { content: json },
-      });
-      // No GRIP item id on purpose: Pushpin drops an id it saw in the last
-      // 60 s, and ids restart at 1 whenever this in-memory store does.
+      return await grip.publisher.send(channel, { type: MESSAGE_EVENT, data: JSON.stringify(data) });
     } catch (err) {
-      // The message is stored: clients catch up on their next (re)connect.
-      console.error(`chat: publish to room ${name} failed: ${(err as Error).message}`);
+      const stored = (err as { event?: StoredEvent }).event;
+      if (!(err instanceof GripError) || stored === undefined) throw err;
+      // Stored, but not every subscriber was told: they recover it from the
+      // store (on the next message, the stream's link timeout or a reconnect).
+      console.error(`chat: publish of message ${stored.id} to ${channel} failed: ${err.message}`);
+      return stored;
     }
-    return message;
   };
 
   router.post('/:room/messages', express.json({ limit: MAX_BODY_BYTES }), async (req, res) => {
     const { user, text } = validateMessage(req.body);
-    const { name, room } = roomOf(res);
-    res.status(201).json(await addMessage(name, room, user, text));
+    res.status(201).json(toChatMessage(await addMessage(channelOfRequest(req), user, text)));
   });
+
+  /** The frames a new WebSocket starts with: the history, or what it missed after `afterId`. */
+  const replay = async (channel: string, afterId: string | undefined): Promise<string[]> => {
+    if (afterId !== undefined) {
+      const r = await grip.store.read(channel, { afterId, limit: MAX_WS_REPLAY });
+      const complete = !r.reset && (r.events.length < MAX_WS_REPLAY || r.events.at(-1)?.id === r.lastId);
+      if (complete) return r.events.map((ev) => JSON.stringify(ev));
+    }
+    const { events: recent } = await recentEvents(grip.store, channel, historySize);
+    return [...(afterId === undefined ? [] : [RESET_FRAME]), ...recent.map((ev) => JSON.stringify(ev))];
+  };
 
   // WebSockets: the same route serves the WebSocket-over-HTTP POSTs (from
   // Pushpin, or from grip.attach() in local mode) and answers a plain GET with 426.
   router.all(
     '/:room/ws',
-    grip.websocket(async (ws, req, res) => {
-      const { name, room } = roomOf(res as Response);
+    grip.websocket<Request, Response>(async (ws, req, res) => {
+      const channel = channelOfRequest(req);
       if (ws.opening) {
-        const after = (req as Request).query.after;
-        const afterId = parseId(after);
-        if (after !== undefined && afterId === undefined) {
+        const after = req.query.after;
+        if (after !== undefined && !isEventId(after)) {
           // Written by hand: a non-200 answer to the opening request refuses the handshake.
-          (res as Response).status(400).json({ error: '`after` must be a message id (a non-negative integer).' });
+          res.status(400).json({ error: '`after` must be a message id (a non-negative integer).' });
           return;
         }
-        ws.accept().subscribe(channelOf(name));
-        for (const m of room.since(afterId, historySize)) ws.send(JSON.stringify(m));
+        const frames = await replay(channel, after);
+        ws.accept().subscribe(channel);
+        for (const frame of frames) ws.send(frame);
       }
       for (const m of ws.messages) {
         try {
           const { user, text } = validateMessage(parseWsMessage(m));
-          ws.send(JSON.stringify(await addMessage(name, room, user, text)));
+          ws.send(JSON.stringify(await addMessage(channel, user, text)));
         } catch (err) {
-          if (!(err instanceof HttpError)) throw err;
-          ws.send(JSON.stringify({ error: err.message }));
+          const answer = httpErrorOf(err);
+          if (answer === undefined) throw err;
+          ws.send(JSON.stringify({ error: answer.message }));
         }
       }
     }),
@@ -298,9 +335,10 @@ export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express
       return;
     }
     const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
-    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500;
-    let message = err instanceof HttpError ? err.message : 'Internal server error.';
-    if (!(err instanceof HttpError) && status >= 400 && status < 500) {
+    const known = httpErrorOf(err);
+    const status = known?.status ?? (typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 500);
+    let message = known?.message ?? 'Internal server error.';
+    if (known === undefined && status >= 400 && status < 500) {
       message =
         e.type === 'entity.parse.failed'
           ? 'Malformed JSON body.'
@@ -310,7 +348,8 @@ export function createChatApp(grip: Grip, options: ChatAppOptions = {}): express
               ? e.message
               : 'Bad request.';
     }
-    if (status >= 500) console.error(`chat: ${req.method} ${req.originalUrl}:`, err);
+    const shuttingDown = err instanceof GripError && err.code === 'ERR_GRIP_CLOSED';
+    if (status >= 500 && !shuttingDown) console.error(`chat: ${req.method} ${req.originalUrl}:`, known === undefined ? err : (err as Error).message);
     res.status(status >= 400 && status < 600 ? status : 500).json({ error: message });
   };
   app.use(onError);

@@ -10,14 +10,18 @@
  *   PUSHPIN_PORT (default 7999)          where browsers connect
  *   PUSHPIN_PUBLISH_PORT (default 5561)  Pushpin's HTTP publish (GRIP control) port
  *   ORIGIN_PORT (default 3001)           the app itself
+ *   STORE, REDIS_URL                     where the messages live, as for server.ts:
+ *                                        `memory` (default) or `redis` (REDIS_URL, default
+ *                                        redis://127.0.0.1:6379)
  * Needs pushpin, condure and zurl on PATH (Debian/Ubuntu: apt-get install pushpin).
  */
 import type http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createGrip, type Grip } from 'gripkit';
+import { createGrip, type EventStore, type Grip } from 'gripkit';
 import { startPushpin, type PushpinInstance } from '../../tools/pushpin';
 import { createChatApp, listen, type ChatAppOptions, type RunningServer } from './app';
+import { chatStoreOptionsFromEnv, describeChatStore, openChatStore } from './store';
 
 /** Pushpin signs requests to the origin with this key and issuer; the app verifies them. */
 export const SIG_KEY = 'changeme';
@@ -31,6 +35,11 @@ export interface BehindPushpinOptions {
   /** The app's own port. Default 0 (a free port). */
   readonly originPort?: number;
   readonly app?: ChatAppOptions;
+  /**
+   * The event store the messages live in; the caller keeps ownership (closes
+   * it after `stop()`). Default: an in-memory one of its own (store.ts), closed by `stop()`.
+   */
+  readonly store?: EventStore;
 }
 
 export interface ChatBehindPushpin {
@@ -39,9 +48,11 @@ export interface ChatBehindPushpin {
   /** The GRIP_URL the app publishes with. */
   readonly gripUrl: string;
   readonly grip: Grip;
+  /** The event store (`grip.store`). */
+  readonly store: EventStore;
   readonly origin: RunningServer;
   readonly pushpin: PushpinInstance;
-  /** Stop the app (grip, then its server) and Pushpin. Idempotent. */
+  /** Stop the app (grip, then its server, then a store of its own) and Pushpin. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -72,19 +83,23 @@ export async function startChatBehindPushpin(options: BehindPushpinOptions = {})
     throw err;
   }
   const gripUrl = `${pushpin.publishUrl}?iss=${SIG_ISS}&key=${SIG_KEY}`;
-  const grip = createGrip({ gripUrl });
+  const ownStore = options.store === undefined ? await openChatStore({ kind: 'memory' }) : undefined;
+  const store = options.store ?? (ownStore as EventStore);
+  const grip = createGrip({ gripUrl, store });
   handler = createChatApp(grip, options.app);
   let stopping: Promise<void> | undefined;
   return {
     url: `${pushpin.httpUrl}/`,
     gripUrl,
     grip,
+    store,
     origin,
     pushpin,
     stop: () =>
       (stopping ??= (async () => {
         await grip.close();
         await origin.close();
+        await ownStore?.close();
         await pushpin.stop();
       })()),
   };
@@ -97,12 +112,18 @@ async function main(): Promise<void> {
     if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(raw)}.`);
     return value;
   };
+  const storeOptions = chatStoreOptionsFromEnv();
+  const store = await openChatStore(storeOptions);
   const chat = await startChatBehindPushpin({
     httpPort: port('PUSHPIN_PORT', 7999),
     publishPort: port('PUSHPIN_PUBLISH_PORT', 5561),
     originPort: port('ORIGIN_PORT', 3001),
+    store,
+  }).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
   });
-  console.log(`origin ${chat.origin.url} (proxy mode, GRIP_URL=${chat.gripUrl}); pushpin log: ${chat.pushpin.logFile}`);
+  console.log(`origin ${chat.origin.url} (proxy mode, GRIP_URL=${chat.gripUrl}; ${describeChatStore(storeOptions)}); pushpin log: ${chat.pushpin.logFile}`);
   console.log(`open ${chat.url}`);
 
   // Pushpin is unref'd by the launcher: keep the process alive until stopped.
@@ -112,13 +133,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: stopping the app and Pushpin`);
-    chat.stop().then(
-      () => clearInterval(keepAlive),
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
+    chat
+      .stop()
+      .then(() => store.close())
+      .then(
+        () => clearInterval(keepAlive),
+        (err: unknown) => {
+          console.error(err);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -1,17 +1,38 @@
 // gripkit chat page: plain JavaScript, no framework, no build step.
 //
-// Live updates: the page tries a WebSocket first (rooms/ROOM/ws). If the
-// browser has no WebSocket, or the socket never opens (refused, or still not
-// open after 10 s: a proxy in the way), it uses Server-Sent Events instead
-// (EventSource), and if that is missing or never opens either, long-polling.
-// A transport that worked once reconnects by itself and is kept.
+// Messages come from the server's event store: each has an id (1, 2, 3, ...
+// per room) that is the same over every transport, and every transport
+// resumes after the last id it saw, so a dropped connection loses nothing.
+// - WebSocket (rooms/ROOM/ws): the server sends the last messages on connect,
+//   or with ?after=ID those after ID, then every new one. A frame is an event
+//   object {id, prevId, type: "message", data: "<message JSON>"},
+//   {"type": "stream-reset"} or {"error": ...}.
+// - SSE (rooms/ROOM/events): the page loads the history first (GET
+//   rooms/ROOM/messages: {events, lastId}), then opens an EventSource with
+//   ?lastEventId=<lastId>, so that the stream replays anything posted in
+//   between. When the connection drops, the browser reconnects by itself and
+//   sends Last-Event-ID (the id of the last message received): the server
+//   replays what was missed.
+// - Long-polling: the history, then GET rooms/ROOM/messages?after=<lastId> in
+//   a loop; each answer is {events, lastId}.
+// A reset (an SSE stream-reset event, {"reset": true} from a long-poll, a
+// {"type": "stream-reset"} frame) means the server no longer has the id: its
+// history expired, or it restarted with an in-memory store. The page then
+// forgets what it shows and reloads the history.
+//
+// Transports: the page tries a WebSocket first. If the browser has no
+// WebSocket, or the socket never opens (refused, or still not open after
+// 10 s: a proxy in the way), it uses Server-Sent Events instead (EventSource),
+// and if that is missing or never works either, long-polling. A transport
+// that worked once reconnects by itself and is kept.
 // `?transport=sse` or `?transport=long-poll` in the page URL starts further
 // down that list (`?transport=websocket` is the default), e.g.
 // http://127.0.0.1:3000/?transport=sse#lobby. The badge #transport shows the
-// transport in use in its data-transport attribute: websocket | sse | long-poll.
+// transport in use in its data-transport attribute (websocket | sse |
+// long-poll) and its state in data-state (connecting | live | reconnecting).
 //
 // Sending: while the WebSocket is open, a message goes over it as
-// {"user": ..., "text": ...}; the server answers with the stored message, or
+// {"user": ..., "text": ...}; the server answers with the stored event, or
 // with {"error": ...}, which is shown. Otherwise it is POSTed to
 // rooms/ROOM/messages.
 'use strict';
@@ -35,9 +56,12 @@
 
   /** id -> time of every message shown, to drop duplicates and notice a server restart. */
   let seen = new Map();
+  /** The newest id shown (0: none). */
   let lastId = 0;
   let room = 'lobby';
   let session = null;
+  /** Bumped on every room change, so that answers meant for the previous room are dropped. */
+  let generation = 0;
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const roomFromHash = () => {
@@ -81,16 +105,16 @@
     return li;
   }
 
-  /** Show messages in id order, each once, from whichever source (history, live, own POST). */
+  /** Show messages {id, user, text, time} in id order, each once, from whichever source (history, live, own POST). */
   function addMessages(list) {
     if (!Array.isArray(list)) return;
     const box = els.messages;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     for (const m of list) {
-      if (!m || typeof m.id !== 'number') continue;
+      if (!m || !Number.isSafeInteger(m.id) || typeof m.user !== 'string' || typeof m.text !== 'string') continue;
       if (seen.has(m.id)) {
         if (seen.get(m.id) === m.time) continue;
-        // Same id, different message: the server restarted and its ids began again.
+        // Same id, different message: the server's ids began again (a reset the server did not notice).
         clearMessages();
       }
       seen.set(m.id, m.time);
@@ -102,6 +126,49 @@
     if (atBottom) box.scrollTop = box.scrollHeight;
   }
 
+  /** A message from its id and the JSON text of a `message` event's data; null if malformed. */
+  function toMessage(id, data) {
+    try {
+      const { user, text, time } = JSON.parse(data);
+      return { id: Number(id), user, text, time };
+    } catch {
+      return null;
+    }
+  }
+
+  /** A message from an event object of the store; null for anything else. */
+  const fromEvent = (ev) => (ev && typeof ev.id === 'string' && ev.type === 'message' && typeof ev.data === 'string' ? toMessage(ev.id, ev.data) : null);
+
+  const addEvents = (events) => addMessages(Array.isArray(events) ? events.map(fromEvent) : []);
+
+  async function getJson(url, signal) {
+    const res = await fetch(url, { signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const body = await res.json();
+    if (!body || typeof body !== 'object' || typeof body.lastId !== 'string') throw new Error('unexpected answer');
+    return body;
+  }
+
+  /** Show the room's recent messages; resolves with the id to continue after. */
+  async function loadHistory(signal) {
+    const gen = generation;
+    const body = await getJson(roomUrl('messages'), signal);
+    if (gen === generation) addEvents(body.events);
+    return body.lastId;
+  }
+
+  /** Fetch what was missed after `after` (there are newer messages, so the long-poll answers at once). */
+  function catchUp(after) {
+    const gen = generation;
+    getJson(roomUrl('messages') + `?after=${after}`)
+      .then((body) => {
+        if (gen === generation && !body.reset) addEvents(body.events);
+      })
+      .catch(() => {
+        // the next reconnect catches up instead
+      });
+  }
+
   /** Start the first transport, from `first` on, that this browser has. */
   function startTransport(first) {
     const supported = {
@@ -111,16 +178,6 @@
     };
     const kind = TRANSPORTS.slice(Math.max(TRANSPORTS.indexOf(first), 0)).find((k) => supported[k]);
     return kind === 'websocket' ? startWebSocket() : kind === 'sse' ? startSse() : startLongPoll();
-  }
-
-  /** Fetch messages after `after` at once (there are newer ones, so the long-poll is not held). */
-  function catchUp(after) {
-    fetch(roomUrl('messages') + `?after=${after}`, { cache: 'no-store', headers: { Accept: 'application/json' } })
-      .then((res) => (res.ok ? res.json() : []))
-      .then(addMessages)
-      .catch(() => {
-        // the next reconnect catches up instead
-      });
   }
 
   // --- WebSocket -------------------------------------------------------------
@@ -159,12 +216,19 @@
           els.error.textContent = `Could not send: ${value.error}`;
           return;
         }
-        if (typeof value.id !== 'number') return;
+        if (value.type === 'stream-reset') {
+          // The history that follows replaces what is shown.
+          clearMessages();
+          return;
+        }
+        const message = fromEvent(value);
+        if (!message) return;
+        // A message whose predecessor is newer than anything shown: one was
+        // missed (posted while this socket's subscription was being set up).
         const before = lastId;
-        addMessages([value]);
-        // Ids go up by one per message: a jump means one was missed (behind a
-        // proxy, a message posted while the subscription was being set up).
-        if (before > 0 && value.id > before + 1) catchUp(before);
+        const missed = before > 0 && typeof value.prevId === 'string' && Number(value.prevId) > before;
+        addMessages([message]);
+        if (missed) catchUp(before);
       };
       ws.onclose = () => {
         clearTimeout(openTimer);
@@ -201,20 +265,35 @@
   // --- Server-Sent Events --------------------------------------------------
 
   function startSse() {
+    const abort = new AbortController();
     let es = null;
     let stopped = false;
     let opened = false;
     let retryTimer = 0;
+    /** Where the stream resumes: the id of the last message received (or of the history's last). */
+    let cursor = lastId > 0 ? String(lastId) : null;
     const open = () => {
-      // A fresh EventSource has no Last-Event-ID; pass the last id as a query parameter.
-      const url = roomUrl('events') + (lastId > 0 ? `?lastEventId=${lastId}` : '');
-      es = new EventSource(url);
-      es.addEventListener('history', (e) => {
+      // A new EventSource has no Last-Event-ID of its own yet: pass the cursor
+      // in the query. On the browser's own reconnects its Last-Event-ID header wins.
+      es = new EventSource(roomUrl('events') + `?lastEventId=${encodeURIComponent(cursor)}`);
+      es.onopen = () => {
         opened = true;
-        addMessages(JSON.parse(e.data));
+        setTransport('sse', 'live');
+      };
+      es.addEventListener('message', (e) => {
+        opened = true;
+        cursor = e.lastEventId;
+        addMessages([toMessage(e.lastEventId, e.data)]);
         setTransport('sse', 'live');
       });
-      es.addEventListener('message', (e) => addMessages([JSON.parse(e.data)]));
+      es.addEventListener('stream-reset', (e) => {
+        // The stream goes on from the server's newest id; the history shows what came before.
+        cursor = e.lastEventId;
+        clearMessages();
+        loadHistory(abort.signal).catch(() => {
+          // shown again on the next reset or room change
+        });
+      });
       es.onerror = () => {
         if (stopped) return;
         if (es.readyState !== EventSource.CLOSED) {
@@ -231,12 +310,30 @@
         setTransport('sse', 'reconnecting');
         retryTimer = setTimeout(open, 3000);
       };
+      // From here on nothing is lost: whatever is posted reaches the page,
+      // live or replayed after the cursor. (The stream's response may only
+      // start with its first message.)
+      setTransport('sse', 'live');
     };
     setTransport('sse', 'connecting');
-    open();
+    (async () => {
+      let backoff = 1000;
+      while (cursor === null) {
+        try {
+          cursor = await loadHistory(abort.signal);
+        } catch {
+          if (stopped) return;
+          setTransport('sse', 'reconnecting');
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, 30000);
+        }
+      }
+      if (!stopped) open();
+    })();
     return {
       stop() {
         stopped = true;
+        abort.abort();
         clearTimeout(retryTimer);
         if (es) es.close();
       },
@@ -250,18 +347,23 @@
     let stopped = false;
     setTransport('long-poll', 'connecting');
     (async () => {
-      // Without `after` the server answers at once with the recent messages.
-      let after = lastId > 0 ? lastId : undefined;
+      // Without a cursor, the history first.
+      let after = lastId > 0 ? String(lastId) : null;
       let backoff = 1000;
       while (!stopped) {
         try {
-          const url = roomUrl('messages') + (after === undefined ? '' : `?after=${after}`);
-          const res = await fetch(url, { signal: abort.signal, cache: 'no-store', headers: { Accept: 'application/json' } });
-          if (!res.ok) throw new Error(`HTTP ${res.status}`);
-          const list = await res.json();
-          addMessages(list);
-          if (Array.isArray(list) && list.length > 0) after = list[list.length - 1].id;
-          else if (after === undefined) after = 0;
+          if (after === null) {
+            after = await loadHistory(abort.signal);
+          } else {
+            const body = await getJson(roomUrl('messages') + `?after=${encodeURIComponent(after)}`, abort.signal);
+            if (body.reset) {
+              clearMessages();
+              after = null;
+              continue;
+            }
+            addEvents(body.events);
+            after = body.lastId;
+          }
           setTransport('long-poll', 'live');
           backoff = 1000;
         } catch {
@@ -284,6 +386,7 @@
 
   function start() {
     if (session) session.stop();
+    generation++;
     room = roomFromHash();
     els.room.textContent = room;
     document.title = `${room} · gripkit chat`;
@@ -313,6 +416,7 @@
       return;
     }
     els.send.disabled = true;
+    const gen = generation;
     try {
       const res = await fetch(roomUrl('messages'), {
         method: 'POST',
@@ -321,7 +425,7 @@
       });
       const body = await res.json().catch(() => null);
       if (res.status !== 201) throw new Error((body && body.error) || `HTTP ${res.status}`);
-      addMessages([body]);
+      if (gen === generation) addMessages([body]);
       els.text.value = '';
       els.error.textContent = '';
     } catch (err) {
