@@ -149,10 +149,10 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
 
   /** The handler ended its response: the hold starts (or, with a link and no hold, the link is followed). */
   start(): void {
-    // With no initial body the head waits for the first bytes, as with
-    // Pushpin; an explicit res.flushHeaders() sends it at once (local mode only).
+    // The head goes out now, even with no initial body, as Pushpin sends it.
     this.sendHead();
     if (this.#released) return;
+    if ((this.#res as unknown as NodeResponseInternals)._headerSent !== true) this.#raw.flushHeaders();
     this.#useSocketIfClear();
     const ins = this.#instruction;
     if (ins.nextLink !== undefined || hasBuildId(ins)) this.#follower = new LinkFollower(this, this.#host.linkHost(this.#res));
