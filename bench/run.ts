@@ -1,17 +1,20 @@
 /**
  * `npm run bench`: gripkit (local mode, Express) against a raw node:http SSE
- * baseline, same contract (bench/server/README.md), same load client, one run.
+ * and raw `ws` WebSocket baseline, same contract (bench/server/README.md),
+ * same load client, one run.
  *
- * Processes: this runner (orchestrates, reads /stats), one server at a time,
- * and the load client (holds the SSE connections and publishes). See
- * docs/benchmarks.md for what each metric means.
+ * Processes: this runner (orchestrates, reads /stats), one server at a time
+ * (a fresh one for each part, SSE then WebSocket, so neither part's memory
+ * figure reuses the other's freed memory), and the load client (holds the
+ * connections and publishes). See docs/benchmarks.md for what each metric means.
  *
  * Environment:
  *   BENCH_QUICK=1         smoke run: N = 200 / 1,000, fewer samples
  *   BENCH_ROUNDS=n        rounds (default 2, quick 1); each metric reports the best round
  *   BENCH_ONLY=gripkit    run one server only (gripkit | baseline)
+ *   BENCH_PARTS=ws        run some parts only (comma-separated: sse, ws; default both)
  *   BENCH_SERVER=path     benchmark another server (same contract) in the gripkit column
- *   BENCH_CPU_PROF=dir    run the servers with --cpu-prof, profiles written to dir
+ *   BENCH_CPU_PROF=dir    run the servers with --cpu-prof, profiles written to dir/<server>-<part>/
  *   BENCH_JSON=file       also write the raw results as JSON
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,8 +28,8 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const HOST = '127.0.0.1';
 
 const cfg = QUICK
-  ? { nBig: 1000, nSmall: 200, latencyCount: 10, gapMs: 10, tpBatches: 3, tpBatchSize: 200, tpRuns: 2, warmN: 100, rounds: 1, deadlineMs: 150_000 }
-  : { nBig: 10_000, nSmall: 1000, latencyCount: 30, gapMs: 20, tpBatches: 10, tpBatchSize: 200, tpRuns: 3, warmN: 500, rounds: 2, deadlineMs: 290_000 };
+  ? { nBig: 1000, nSmall: 200, latencyCount: 10, gapMs: 10, tpBatches: 3, tpBatchSize: 200, tpRuns: 2, warmN: 100, echoCount: 200, rounds: 1, deadlineMs: 150_000 }
+  : { nBig: 10_000, nSmall: 1000, latencyCount: 30, gapMs: 20, tpBatches: 10, tpBatchSize: 200, tpRuns: 3, warmN: 500, echoCount: 1000, rounds: 2, deadlineMs: 420_000 };
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? cfg.rounds);
 const CONCURRENCY = 256; // connection attempts in flight while opening
 
@@ -35,6 +38,8 @@ const SERVERS = {
   baseline: 'bench/baseline/server.ts',
 } as const;
 type Kind = keyof typeof SERVERS;
+const PARTS = ['sse', 'ws'] as const;
+type Part = (typeof PARTS)[number];
 
 interface Stats {
   cpuUserUs: number;
@@ -78,8 +83,33 @@ interface Result {
   latBig: Latency;
   latSmall: Latency;
   tp: { deliveriesPerSec: number; runs: number[]; cpuUsPerDelivery: number; events: number; n: number };
-  verify: { expected: number; received: number; ok: boolean; firstMismatch?: number; error?: string };
+  verify: Verify;
   dropped: number;
+}
+
+interface Verify {
+  expected: number;
+  received: number;
+  ok: boolean;
+  firstMismatch?: number;
+  error?: string;
+}
+
+/** The WebSocket part: the same open / memory / latency measurements on `GET /ws`, plus the echo round trip. */
+interface WsResult {
+  kind: Kind;
+  openLoad: Load;
+  connsPerSec: number;
+  openMs: number;
+  rssPerConnKB: number;
+  heapPerConnKB: number;
+  latBig: Latency;
+  latSmall: Latency;
+  echo: { p50Us: number; p99Us: number; samples: number };
+  verify: Verify;
+  dropped: number;
+  /** Frames that broke the contract (fragmented, binary, masked, RSV bits). */
+  violations: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -93,9 +123,35 @@ const median = (xs: readonly number[]): number => pct(xs, 50);
 const cpuUs = (s: Stats): number => s.cpuUserUs + s.cpuSystemUs;
 
 async function stats(base: string, gc = false): Promise<Stats> {
-  const r = await fetch(`${base}/stats${gc ? '?gc=1' : ''}`);
+  const url = `${base}/stats${gc ? '?gc=1' : ''}`;
+  let r: Response;
+  try {
+    r = await fetch(url);
+  } catch (err) {
+    // A kept-alive connection the server closed for idleness just as it was
+    // reused fails the request; GET /stats is safe to send again.
+    console.log(`GET /stats failed (${String((err as Error).cause ?? err)}); retrying`);
+    r = await fetch(url);
+  }
   if (!r.ok) throw new Error(`GET /stats answered ${r.status}`);
   return (await r.json()) as Stats;
+}
+
+/**
+ * Wait until the server is idle: less than 15% of a core used over 100 ms.
+ * Closing thousands of connections leaves work behind (gripkit tells the app
+ * about each WebSocket disconnect through Express), which must not land in the
+ * next timed phase.
+ */
+async function quiesce(base: string, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let s0 = await stats(base);
+  for (;;) {
+    await sleep(100);
+    const s1 = await stats(base);
+    if (cpuUs(s1) - cpuUs(s0) < 15_000 || Date.now() > until) return;
+    s0 = s1;
+  }
 }
 
 async function waitSubscribers(base: string, n: number, timeoutMs = 20_000): Promise<Stats> {
@@ -116,10 +172,17 @@ function startClient(): { rpc: Rpc; stop: () => Promise<void> } {
   return { rpc, stop: () => stop(child) };
 }
 
-async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
+interface ServerUnderTest {
+  readonly base: string;
+  readonly t: { host: string; port: number };
+  readonly log: (s: string) => void;
+}
+
+/** Start a fresh `kind` server for one part, run `body` against it, stop it. */
+async function withServer<T>(kind: Kind, part: Part, body: (s: ServerUnderTest) => Promise<T>): Promise<T> {
   const nodeArgs = ['--import', 'tsx', '--expose-gc'];
   const prof = process.env.BENCH_CPU_PROF;
-  if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}/${kind}`); // one profile per thread (tsx adds a loader thread)
+  if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}/${kind}-${part}`); // one profile per thread (tsx adds a loader thread)
   const script = kind === 'gripkit' ? (process.env.BENCH_SERVER ?? SERVERS.gripkit) : SERVERS[kind];
   const child = spawnNode([...nodeArgs, script], { cwd: ROOT, env: { GRIPKIT_ENTRY: path.join(ROOT, 'dist/index.js'), ...process.env, HOST, PORT: '0', DEBUG: '' } });
   try {
@@ -128,19 +191,24 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
     const port = Number(new URL(base).port);
     const health = await fetch(`${base}/health`);
     if (health.status !== 200) throw new Error(`${kind}: GET /health answered ${health.status}`);
-    const t = { host: HOST, port };
-    const log = (s: string): void => console.log(`[${kind}] ${s}`);
+    return await body({ base, t: { host: HOST, port }, log: (s: string): void => console.log(`[${kind} ${part}] ${s}`) });
+  } finally {
+    await stop(child);
+  }
+}
 
+async function benchSse(kind: Kind, rpc: Rpc): Promise<Result> {
+  return withServer(kind, 'sse', async ({ base, t, log }) => {
     // Warm-up on another channel: JIT, buffers, the server's first allocations.
     log(`warm-up (${cfg.warmN} connections)`);
-    await rpc.call({ cmd: 'open', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
+    await rpc.call({ cmd: 'open', transport: 'sse', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
     await rpc.call({ cmd: 'latency', ...t, channel: 'warmup', count: 20, gapMs: 0, timeoutMs: 10_000, tag: 'w' }, 60_000);
     await rpc.call({ cmd: 'throughput', ...t, channel: 'warmup', batches: 2, batchSize: cfg.tpBatchSize, timeoutMs: 30_000, tag: 'w' }, 40_000);
     await rpc.call({ cmd: 'close', keep: 0 }, 10_000);
     await waitSubscribers(base, 0);
 
     // The verifier (a real SSE parser) watches every event on the bench channel.
-    await rpc.call({ cmd: 'verifyStart', ...t, channel: 'bench' }, 10_000);
+    await rpc.call({ cmd: 'verifyStart', transport: 'sse', ...t, channel: 'bench' }, 10_000);
     await waitSubscribers(base, 1);
     const mem0 = await stats(base, true);
 
@@ -148,7 +216,7 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
     log(`opening ${cfg.nBig} connections`);
     const sOpen0 = await stats(base);
     const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
-      { cmd: 'open', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
+      { cmd: 'open', transport: 'sse', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
       130_000,
     );
     if (open.failed > 0) throw new Error(`${kind}: ${open.failed} of ${cfg.nBig} connections failed (${open.firstError})`);
@@ -158,16 +226,7 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
     const mem1 = await stats(base, true);
 
     // (a) + (b) latency and CPU per delivery, one event per publish.
-    const latency = async (n: number): Promise<Latency> => {
-      log(`latency at N=${n} (${cfg.latencyCount} publishes)`);
-      const s0 = await stats(base);
-      const r = await rpc.call<{ lastMs: number[]; firstMs: number[]; receivers: number }>(
-        { cmd: 'latency', ...t, channel: 'bench', count: cfg.latencyCount, gapMs: cfg.gapMs, timeoutMs: 15_000, tag: `L${n}` },
-        cfg.latencyCount * 16_000,
-      );
-      const s1 = await stats(base);
-      return { n: r.receivers, p50: median(r.lastMs), p99: pct(r.lastMs, 99), firstP50: median(r.firstMs), cpuUsPerDelivery: (cpuUs(s1) - cpuUs(s0)) / (cfg.latencyCount * s1.subscribers) };
-    };
+    const latency = (n: number): Promise<Latency> => measureLatency(rpc, base, t, log, n);
     const latBig = await latency(cfg.nBig);
 
     await rpc.call({ cmd: 'close', keep: cfg.nSmall }, 10_000);
@@ -195,7 +254,7 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
     }
 
     await sleep(200);
-    const verify = await rpc.call<Result['verify']>({ cmd: 'verifyResult' }, 10_000);
+    const verify = await rpc.call<Verify>({ cmd: 'verifyResult' }, 10_000);
     const { dropped } = await rpc.call<{ dropped: number }>({ cmd: 'reset' }, 10_000);
     return {
       kind,
@@ -212,9 +271,80 @@ async function benchServer(kind: Kind, rpc: Rpc): Promise<Result> {
       verify,
       dropped,
     };
-  } finally {
-    await stop(child);
-  }
+  });
+}
+
+/** (a) + (b) latency and CPU per delivery on channel `bench`, one event per publish, `n` receivers. */
+async function measureLatency(rpc: Rpc, base: string, t: ServerUnderTest['t'], log: ServerUnderTest['log'], n: number): Promise<Latency> {
+  log(`latency at N=${n} (${cfg.latencyCount} publishes)`);
+  const s0 = await stats(base);
+  const r = await rpc.call<{ lastMs: number[]; firstMs: number[]; receivers: number }>(
+    { cmd: 'latency', ...t, channel: 'bench', count: cfg.latencyCount, gapMs: cfg.gapMs, timeoutMs: 15_000, tag: `L${n}` },
+    cfg.latencyCount * 16_000,
+  );
+  const s1 = await stats(base);
+  return { n: r.receivers, p50: median(r.lastMs), p99: pct(r.lastMs, 99), firstP50: median(r.firstMs), cpuUsPerDelivery: (cpuUs(s1) - cpuUs(s0)) / (cfg.latencyCount * s1.subscribers) };
+}
+
+/** The WebSocket part, on a fresh server: `GET /ws` holds, the same publishes, and the `/ws-echo` round trip. */
+async function benchWs(kind: Kind, rpc: Rpc): Promise<WsResult> {
+  return withServer(kind, 'ws', async ({ base, t, log }) => {
+    log(`warm-up (${cfg.warmN} WebSockets, echo)`);
+    const warm = await rpc.call<{ failed: number; firstError?: string }>({ cmd: 'open', transport: 'ws', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
+    if (warm.failed > 0) throw new Error(`${kind}: ${warm.failed} of ${cfg.warmN} warm-up WebSockets failed (${warm.firstError})`);
+    await rpc.call({ cmd: 'latency', ...t, channel: 'warmup', count: 20, gapMs: 0, timeoutMs: 10_000, tag: 'w' }, 60_000);
+    await rpc.call({ cmd: 'echo', ...t, path: '/ws-echo', count: 200, timeoutMs: 5_000 }, 60_000);
+    await rpc.call({ cmd: 'close', keep: 0 }, 10_000);
+    await waitSubscribers(base, 0);
+    await quiesce(base);
+
+    // The verifier (the `ws` client) watches every message on the bench channel.
+    await rpc.call({ cmd: 'verifyStart', transport: 'ws', ...t, channel: 'bench' }, 10_000);
+    await waitSubscribers(base, 1);
+    const mem0 = await stats(base, true);
+
+    log(`opening ${cfg.nBig} WebSockets`);
+    const sOpen0 = await stats(base);
+    const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
+      { cmd: 'open', transport: 'ws', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
+      130_000,
+    );
+    if (open.failed > 0) throw new Error(`${kind}: ${open.failed} of ${cfg.nBig} WebSockets failed (${open.firstError})`);
+    const sOpen1 = await stats(base);
+    await waitSubscribers(base, cfg.nBig + 1);
+    await sleep(200);
+    const mem1 = await stats(base, true);
+
+    const latBig = await measureLatency(rpc, base, t, log, cfg.nBig);
+    await rpc.call({ cmd: 'close', keep: cfg.nSmall }, 10_000);
+    await waitSubscribers(base, cfg.nSmall + 1);
+    await quiesce(base);
+    const latSmall = await measureLatency(rpc, base, t, log, cfg.nSmall);
+
+    await rpc.call({ cmd: 'close', keep: 0 }, 10_000);
+    await waitSubscribers(base, 1);
+    await quiesce(base);
+    log(`echo (${cfg.echoCount} round trips)`);
+    const { rttUs } = await rpc.call<{ rttUs: number[] }>({ cmd: 'echo', ...t, path: '/ws-echo', count: cfg.echoCount, timeoutMs: 5_000 }, 120_000);
+
+    await sleep(200);
+    const verify = await rpc.call<Verify>({ cmd: 'verifyResult' }, 10_000);
+    const { dropped, wsViolations } = await rpc.call<{ dropped: number; wsViolations: number }>({ cmd: 'reset' }, 10_000);
+    return {
+      kind,
+      connsPerSec: (open.opened / open.ms) * 1000,
+      openMs: open.ms,
+      openLoad: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(sOpen1) - cpuUs(sOpen0)) / 1000 },
+      rssPerConnKB: (mem1.rss - mem0.rss) / cfg.nBig / 1024,
+      heapPerConnKB: (mem1.heapUsed - mem0.heapUsed) / cfg.nBig / 1024,
+      latBig,
+      latSmall,
+      echo: { p50Us: median(rttUs), p99Us: pct(rttUs, 99), samples: rttUs.length },
+      verify,
+      dropped,
+      violations: wsViolations,
+    };
+  });
 }
 
 /**
@@ -250,6 +380,34 @@ function best(rs: readonly Result[]): Result {
   };
 }
 
+/** {@link best} for the WebSocket part. */
+function bestWs(rs: readonly WsResult[]): WsResult {
+  const min = (f: (r: WsResult) => number): number => Math.min(...rs.map(f));
+  const lat = (f: (r: WsResult) => Latency): Latency => ({
+    n: f(rs[0] as WsResult).n,
+    p50: min((r) => f(r).p50),
+    p99: min((r) => f(r).p99),
+    firstP50: min((r) => f(r).firstP50),
+    cpuUsPerDelivery: min((r) => f(r).cpuUsPerDelivery),
+  });
+  const first = rs[0] as WsResult;
+  const badVerify = rs.find((r) => !r.verify.ok);
+  return {
+    kind: first.kind,
+    openLoad: first.openLoad,
+    connsPerSec: Math.max(...rs.map((r) => r.connsPerSec)),
+    openMs: min((r) => r.openMs),
+    rssPerConnKB: min((r) => r.rssPerConnKB),
+    heapPerConnKB: min((r) => r.heapPerConnKB),
+    latBig: lat((r) => r.latBig),
+    latSmall: lat((r) => r.latSmall),
+    echo: { p50Us: min((r) => r.echo.p50Us), p99Us: min((r) => r.echo.p99Us), samples: first.echo.samples },
+    verify: badVerify?.verify ?? { ...first.verify, expected: rs.reduce((a, r) => a + r.verify.expected, 0), received: rs.reduce((a, r) => a + r.verify.received, 0) },
+    dropped: rs.reduce((a, r) => a + r.dropped, 0),
+    violations: rs.reduce((a, r) => a + r.violations, 0),
+  };
+}
+
 const loadavg = (): string => osLoadavg().map((x) => x.toFixed(2)).join(' ');
 
 // ---- report ---------------------------------------------------------------
@@ -266,7 +424,7 @@ interface Row {
   result: string;
 }
 
-function table(g: Result | undefined, b: Result | undefined): Row[] {
+function table(g: Result | undefined, b: Result | undefined, gw: WsResult | undefined, bw: WsResult | undefined): Row[] {
   const rows: Row[] = [];
   // lower is better: ratio = gripkit / baseline
   const lower = (metric: string, gv: number | undefined, bv: number | undefined, digits: number, maxRatio: number | undefined): void => {
@@ -305,17 +463,31 @@ function table(g: Result | undefined, b: Result | undefined): Row[] {
   };
   const nS = int(cfg.nSmall);
   const nB = int(cfg.nBig);
-  lower(`latency p50, N=${nS} (ms)`, g?.latSmall.p50, b?.latSmall.p50, 2, 1.2);
-  lower(`latency p99, N=${nS} (ms)`, g?.latSmall.p99, b?.latSmall.p99, 2, 1.3);
-  lower(`latency p50, N=${nB} (ms)`, g?.latBig.p50, b?.latBig.p50, 2, 1.2);
-  lower(`latency p99, N=${nB} (ms)`, g?.latBig.p99, b?.latBig.p99, 2, 1.3);
-  lower(`CPU/delivery, batched, N=${nS} (us)`, g?.tp.cpuUsPerDelivery, b?.tp.cpuUsPerDelivery, 3, 1.2);
-  lower(`CPU/delivery, 1 event/publish, N=${nS} (us)`, g?.latSmall.cpuUsPerDelivery, b?.latSmall.cpuUsPerDelivery, 3, 1.2);
-  lower(`CPU/delivery, 1 event/publish, N=${nB} (us)`, g?.latBig.cpuUsPerDelivery, b?.latBig.cpuUsPerDelivery, 3, 1.2);
-  higher(`deliveries/s, N=${nS} (${cfg.tpBatches} x ${cfg.tpBatchSize}-event POSTs)`, g?.tp.deliveriesPerSec, b?.tp.deliveriesPerSec, 5_000_000);
-  absMax(`memory/held conn, RSS, N=${nB} (KB)`, g?.rssPerConnKB, b?.rssPerConnKB, 20);
-  absMax(`memory/held conn, JS heap, N=${nB} (KB)`, g?.heapPerConnKB, b?.heapPerConnKB, undefined);
-  higher(`connections/s, N=${nB}`, g?.connsPerSec, b?.connsPerSec, 4000);
+  if (g !== undefined || b !== undefined) {
+    lower(`latency p50, N=${nS} (ms)`, g?.latSmall.p50, b?.latSmall.p50, 2, 1.2);
+    lower(`latency p99, N=${nS} (ms)`, g?.latSmall.p99, b?.latSmall.p99, 2, 1.3);
+    lower(`latency p50, N=${nB} (ms)`, g?.latBig.p50, b?.latBig.p50, 2, 1.2);
+    lower(`latency p99, N=${nB} (ms)`, g?.latBig.p99, b?.latBig.p99, 2, 1.3);
+    lower(`CPU/delivery, batched, N=${nS} (us)`, g?.tp.cpuUsPerDelivery, b?.tp.cpuUsPerDelivery, 3, 1.2);
+    lower(`CPU/delivery, 1 event/publish, N=${nS} (us)`, g?.latSmall.cpuUsPerDelivery, b?.latSmall.cpuUsPerDelivery, 3, 1.2);
+    lower(`CPU/delivery, 1 event/publish, N=${nB} (us)`, g?.latBig.cpuUsPerDelivery, b?.latBig.cpuUsPerDelivery, 3, 1.2);
+    higher(`deliveries/s, N=${nS} (${cfg.tpBatches} x ${cfg.tpBatchSize}-event POSTs)`, g?.tp.deliveriesPerSec, b?.tp.deliveriesPerSec, 5_000_000);
+    absMax(`memory/held conn, RSS, N=${nB} (KB)`, g?.rssPerConnKB, b?.rssPerConnKB, 20);
+    absMax(`memory/held conn, JS heap, N=${nB} (KB)`, g?.heapPerConnKB, b?.heapPerConnKB, undefined);
+    higher(`connections/s, N=${nB}`, g?.connsPerSec, b?.connsPerSec, 4000);
+  }
+  if (gw !== undefined || bw !== undefined) {
+    lower(`WS latency p50, N=${nS} (ms)`, gw?.latSmall.p50, bw?.latSmall.p50, 2, 1.2);
+    lower(`WS latency p99, N=${nS} (ms)`, gw?.latSmall.p99, bw?.latSmall.p99, 2, undefined);
+    lower(`WS latency p50, N=${nB} (ms)`, gw?.latBig.p50, bw?.latBig.p50, 2, 1.2);
+    lower(`WS latency p99, N=${nB} (ms)`, gw?.latBig.p99, bw?.latBig.p99, 2, undefined);
+    lower(`WS CPU/delivery, 1 event/publish, N=${nB} (us)`, gw?.latBig.cpuUsPerDelivery, bw?.latBig.cpuUsPerDelivery, 3, undefined);
+    absMax(`WS memory/held conn, RSS, N=${nB} (KB)`, gw?.rssPerConnKB, bw?.rssPerConnKB, 7.5);
+    absMax(`WS memory/held conn, JS heap, N=${nB} (KB)`, gw?.heapPerConnKB, bw?.heapPerConnKB, undefined);
+    higher(`WS connections/s, N=${nB}`, gw?.connsPerSec, bw?.connsPerSec, 5000);
+    lower(`WS echo round trip p50 (us)`, gw?.echo.p50Us, bw?.echo.p50Us, 0, 3);
+    lower(`WS echo round trip p99 (us)`, gw?.echo.p99Us, bw?.echo.p99Us, 0, undefined);
+  }
   return rows;
 }
 
@@ -347,6 +519,8 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY as Kind | undefined;
   if (only !== undefined && !(only in SERVERS)) throw new Error(`BENCH_ONLY must be one of ${Object.keys(SERVERS).join(', ')}`);
   const kinds: Kind[] = only !== undefined ? [only] : ['gripkit', 'baseline'];
+  const parts = (process.env.BENCH_PARTS ?? PARTS.join(',')).split(',').map((x) => x.trim()) as Part[];
+  if (parts.length === 0 || parts.some((x) => !PARTS.includes(x))) throw new Error(`BENCH_PARTS must list some of ${PARTS.join(', ')}`);
 
   const client = startClient();
   try {
@@ -356,21 +530,25 @@ async function main(): Promise<void> {
       throw new Error(`the load client may open only ${nofile} files; ${cfg.nBig + 100} are needed. Raise the hard limit (ulimit -Hn) or use BENCH_QUICK=1.`);
     }
     const rounds: Partial<Record<Kind, Result[]>> = {};
+    const wsRounds: Partial<Record<Kind, WsResult[]>> = {};
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate the order so neither server always runs first.
       for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
         const t0 = Date.now();
-        (rounds[kind] ??= []).push(await benchServer(kind, client.rpc));
+        if (parts.includes('sse')) (rounds[kind] ??= []).push(await benchSse(kind, client.rpc));
+        if (parts.includes('ws')) (wsRounds[kind] ??= []).push(await benchWs(kind, client.rpc));
         console.log(`[${kind}] round ${round + 1}/${ROUNDS} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       }
     }
     const g = rounds.gripkit && best(rounds.gripkit);
     const b = rounds.baseline && best(rounds.baseline);
+    const gw = wsRounds.gripkit && bestWs(wsRounds.gripkit);
+    const bw = wsRounds.baseline && bestWs(wsRounds.baseline);
     console.log('');
-    console.log(render(table(g, b)));
+    console.log(render(table(g, b, gw, bw)));
     console.log('');
     console.log('* ratio: gripkit/baseline for times, CPU and memory; baseline/gripkit for rates (deliveries/s, connections/s), so below 1.00x is always better for gripkit.');
-    console.log('  Latency = publish POST sent -> the last of N subscribers has the event (nearest-rank percentiles).');
+    console.log('  Latency = publish POST sent -> the last of N subscribers has the event (nearest-rank percentiles). WS rows: the same on GET /ws WebSockets, on a fresh server.');
     for (const r of [g, b]) {
       if (r === undefined) continue;
       console.log(
@@ -384,11 +562,26 @@ async function main(): Promise<void> {
       if (r === undefined) continue;
       console.log(`  ${r.kind} CPU while opening: ${busy(r.openLoad)}; during throughput runs: ${r.tpLoad.map(busy).join('; ')}`);
     }
-    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine: machine(), quick: QUICK, cfg, rounds, best: { gripkit: g, baseline: b } }, null, 2));
+    for (const r of [gw, bw]) {
+      if (r === undefined) continue;
+      console.log(
+        `  ${r.kind} WS: first-subscriber p50 ${fmt(r.latSmall.firstP50)} ms (N=${int(cfg.nSmall)}), ${fmt(r.latBig.firstP50)} ms (N=${int(cfg.nBig)}); ` +
+          `open ${int(cfg.nBig)} in ${int(r.openMs)} ms (${busy(r.openLoad)}); echo ${r.echo.samples} round trips; ` +
+          `verifier ${r.verify.ok ? 'OK' : 'FAILED'} (${r.verify.received}/${r.verify.expected} messages in order${r.verify.firstMismatch !== undefined ? `, first mismatch at ${r.verify.firstMismatch}` : ''}${r.verify.error !== undefined ? `, ${r.verify.error}` : ''}); ` +
+          `dropped connections ${r.dropped}; contract-breaking frames ${r.violations}`,
+      );
+    }
+    if (process.env.BENCH_JSON) {
+      const raw = { machine: machine(), quick: QUICK, cfg, rounds, wsRounds, best: { gripkit: g, baseline: b, gripkitWs: gw, baselineWs: bw } };
+      writeFileSync(process.env.BENCH_JSON, JSON.stringify(raw, null, 2));
+    }
     console.log(`  load average at the end: ${loadavg()} (other work on the machine skews every number)`);
-    const broken = [g, b].filter((r) => r !== undefined && (!r.verify.ok || r.dropped > 0));
+    const broken = [
+      ...[g, b].filter((r) => r !== undefined && (!r.verify.ok || r.dropped > 0)).map((r) => `${r?.kind} SSE`),
+      ...[gw, bw].filter((r) => r !== undefined && (!r.verify.ok || r.dropped > 0 || r.violations > 0)).map((r) => `${r?.kind} WS`),
+    ];
     if (broken.length > 0) {
-      console.error(`\nContract violations: ${broken.map((r) => r?.kind).join(', ')} (see verifier / dropped above).`);
+      console.error(`\nContract violations: ${broken.join(', ')} (see verifier / dropped / contract-breaking frames above).`);
       process.exitCode = 1;
     }
   } finally {

@@ -1,15 +1,18 @@
 /**
  * The benchmark load client, run as its own process by bench/run.ts and driven
- * over IPC. It holds the N SSE connections, publishes (so publish time and
- * arrival times come from one clock), and reports what it measured.
+ * over IPC. It holds the N SSE or WebSocket connections, publishes (so publish
+ * time and arrival times come from one clock), times WebSocket echo round
+ * trips, and reports what it measured.
  *
  * Requests (from the runner): { id, cmd, ...args }; replies: { id, ok, result | error }.
  */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { createParser } from 'eventsource-parser';
+import WebSocket from 'ws';
 import { PostConn } from './post-conn';
 import { SseConn } from './sse-conn';
+import { WsConn } from './ws-conn';
 
 export interface Target {
   readonly host: string;
@@ -17,20 +20,29 @@ export interface Target {
   readonly channel: string;
 }
 
+/** `sse`: `GET /sse` streams; `ws`: `GET /ws` WebSockets. */
+export type Transport = 'sse' | 'ws';
+
 export type Command =
   | { cmd: 'limits' }
-  | ({ cmd: 'open'; n: number; concurrency: number; timeoutMs: number } & Target)
+  | ({ cmd: 'open'; transport: Transport; n: number; concurrency: number; timeoutMs: number } & Target)
   | { cmd: 'close'; keep: number }
   | ({ cmd: 'latency'; count: number; gapMs: number; timeoutMs: number; tag: string } & Target)
   | ({ cmd: 'throughput'; batches: number; batchSize: number; timeoutMs: number; tag: string } & Target)
-  | ({ cmd: 'verifyStart' } & Target)
+  | ({ cmd: 'verifyStart'; transport: Transport } & Target)
   | { cmd: 'verifyResult' }
+  | { cmd: 'echo'; host: string; port: number; path: string; count: number; timeoutMs: number }
   | { cmd: 'reset' };
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6; // ms, monotonic
 
-let conns: SseConn[] = [];
+/** A held connection of either transport. */
+type Conn = SseConn | WsConn;
+
+let conns: Conn[] = [];
 let dropped = 0;
+/** Contract-breaking frames seen on the WebSocket connections closed so far. */
+let wsViolations = 0;
 let lastDropError: string | undefined;
 // The current wait: every live connection must get `need` events past its base.
 let need = 0;
@@ -40,8 +52,7 @@ let firstAt = 0;
 let onAllDone: ((at: number) => void) | undefined;
 
 const connEvents = {
-  onHead(): void {},
-  onEvent(conn: SseConn): void {
+  onEvent(conn: Conn): void {
     if (need === 0 || conn.count - conn.base !== need) return;
     if (done === 0) firstAt = now();
     done++;
@@ -51,8 +62,9 @@ const connEvents = {
       cb(now());
     }
   },
-  onClose(conn: SseConn, err: Error | undefined): void {
-    if (conn.closing) return;
+  onClose(conn: Conn, err: Error | undefined): void {
+    if (conn.closing) return; // counted by closeConns
+    if (conn instanceof WsConn) wsViolations += conn.violations;
     dropped++;
     lastDropError = err?.message ?? 'closed by server';
   },
@@ -112,15 +124,26 @@ const checkStatuses = (statuses: number[]): void => {
 
 // ---- verifier -------------------------------------------------------------
 
-let verifier: { req: ClientRequest; received: string[]; error: string | undefined } | undefined;
+interface Verifier {
+  stop(): void;
+  readonly received: string[];
+  error: string | undefined;
+}
 
-function verifyStart(t: Target): Promise<void> {
+let verifier: Verifier | undefined;
+
+function verifyStart(t: Target & { transport: Transport }): Promise<void> {
   verifyChannel = t.channel;
   expected = [];
-  const state = { req: undefined as unknown as ClientRequest, received: [] as string[], error: undefined as string | undefined };
+  return t.transport === 'ws' ? verifyStartWs(t) : verifyStartSse(t);
+}
+
+function verifyStartSse(t: Target): Promise<void> {
+  let req: ClientRequest | undefined;
+  const state: Verifier = { stop: () => req?.destroy(), received: [], error: undefined };
   return new Promise((resolve, reject) => {
     const parser = createParser({ onEvent: (e) => state.received.push(e.data) });
-    state.req = httpRequest({ host: t.host, port: t.port, path: `/sse?channel=${encodeURIComponent(t.channel)}`, headers: { accept: 'text/event-stream' } }, (res) => {
+    req = httpRequest({ host: t.host, port: t.port, path: `/sse?channel=${encodeURIComponent(t.channel)}`, headers: { accept: 'text/event-stream' } }, (res) => {
       if (res.statusCode !== 200) {
         reject(new Error(`verifier: GET /sse answered ${res.statusCode}`));
         res.destroy();
@@ -132,11 +155,35 @@ function verifyStart(t: Target): Promise<void> {
       verifier = state;
       resolve();
     });
-    state.req.on('error', (e) => {
+    req.on('error', (e) => {
       state.error = e.message;
       reject(e);
     });
-    state.req.end();
+    req.end();
+  });
+}
+
+/** A full WebSocket client (`ws`, no extensions offered) that records every text message. */
+function verifyStartWs(t: Target): Promise<void> {
+  const ws = new WebSocket(`ws://${t.host}:${t.port}/ws?channel=${encodeURIComponent(t.channel)}`, { perMessageDeflate: false });
+  const state: Verifier = { stop: () => ws.terminate(), received: [], error: undefined };
+  return new Promise((resolve, reject) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) state.error ??= `binary message at index ${state.received.length}`;
+      state.received.push(data.toString('utf8'));
+    });
+    ws.on('error', (e) => {
+      state.error ??= e.message;
+      reject(e);
+    });
+    ws.on('close', (code) => {
+      if (verifier === state) state.error ??= `closed by the server (${code})`;
+    });
+    ws.once('open', () => {
+      if (ws.extensions !== '') state.error = `extensions negotiated: ${ws.extensions}`;
+      verifier = state;
+      resolve();
+    });
   });
 }
 
@@ -167,20 +214,22 @@ function openFileLimit(): number | undefined {
 
 async function open(c: Extract<Command, { cmd: 'open' }>): Promise<{ ms: number; opened: number; failed: number; firstError?: string }> {
   if (c.n <= 0) return { ms: 0, opened: 0, failed: 0 };
-  const path = `/sse?channel=${encodeURIComponent(c.channel)}`;
-  const fresh: SseConn[] = [];
+  const ws = c.transport === 'ws';
+  const path = `/${ws ? 'ws' : 'sse'}?channel=${encodeURIComponent(c.channel)}`;
+  const okStatus = ws ? 101 : 200;
+  const fresh: Conn[] = [];
   let started = 0;
   let settled = 0;
   let failed = 0;
   let firstError: string | undefined;
-  const settledConns = new WeakSet<SseConn>();
+  const settledConns = new WeakSet<Conn>();
   const t0 = now();
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       for (const conn of fresh) conn.close();
       reject(new Error(`open: timed out after ${c.timeoutMs} ms with ${settled} of ${c.n} settled`));
     }, c.timeoutMs);
-    const settle = (conn: SseConn, ok: boolean, why?: string): void => {
+    const settle = (conn: Conn, ok: boolean, why?: string): void => {
       if (settledConns.has(conn)) return;
       settledConns.add(conn);
       settled++;
@@ -194,21 +243,22 @@ async function open(c: Extract<Command, { cmd: 'open' }>): Promise<{ ms: number;
       } else if (started < c.n) startOne();
     };
     const events = {
-      onHead: (conn: SseConn, status: number) => settle(conn, status === 200, `status ${status}`),
+      onHead: (conn: Conn, status: number) => settle(conn, status === okStatus, (conn instanceof WsConn ? conn.headError : undefined) ?? `status ${status}`),
       onEvent: connEvents.onEvent,
-      onClose: (conn: SseConn, err: Error | undefined) => {
+      onMessage: connEvents.onEvent,
+      onClose: (conn: Conn, err: Error | undefined) => {
         if (!settledConns.has(conn)) settle(conn, false, err?.message ?? 'closed before headers');
         else connEvents.onClose(conn, err);
       },
     };
     const startOne = (): void => {
       started++;
-      fresh.push(new SseConn(c.host, c.port, path, events));
+      fresh.push(ws ? new WsConn(c.host, c.port, path, events) : new SseConn(c.host, c.port, path, events));
     };
     for (let i = 0; i < Math.min(c.concurrency, c.n); i++) startOne();
   });
   const ms = now() - t0;
-  conns.push(...fresh.filter((x) => x.status === 200 && !x.socket.destroyed));
+  conns.push(...fresh.filter((x) => x.status === okStatus && !x.socket.destroyed));
   return { ms, opened: c.n - failed, failed, ...(firstError !== undefined && { firstError }) };
 }
 
@@ -251,10 +301,73 @@ async function throughput(c: Extract<Command, { cmd: 'throughput' }>): Promise<{
   return { ms: last - t0, events, deliveries: events * goal };
 }
 
+/**
+ * Sequential echo round trips on one WebSocket: send a text message, wait for
+ * the same text back, repeat. Each sample is send -> reply complete.
+ */
+async function echo(c: Extract<Command, { cmd: 'echo' }>): Promise<{ rttUs: number[] }> {
+  let waiter: ((payload: Buffer | undefined) => void) | undefined;
+  let head: ((status: number) => void) | undefined;
+  let closed: ((err: Error) => void) | undefined;
+  const conn = new WsConn(
+    c.host,
+    c.port,
+    c.path,
+    {
+      onHead: (_conn, status) => head?.(status),
+      onMessage: (_conn, payload) => waiter?.(payload),
+      onClose: (_conn, err) => closed?.(err ?? new Error('echo connection closed by the server')),
+    },
+    true,
+  );
+  try {
+    const within = <T>(what: string, run: (resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`echo: no ${what} within ${c.timeoutMs} ms`)), c.timeoutMs);
+        closed = (e) => {
+          clearTimeout(timer);
+          reject(e);
+        };
+        run(
+          (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+          (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        );
+      });
+    const status = await within<number>('handshake answer', (resolve) => (head = resolve));
+    if (status !== 101) throw new Error(`echo: GET ${c.path} was not accepted (${conn.headError ?? status})`);
+    const rttUs: number[] = [];
+    for (let i = 0; i < c.count; i++) {
+      const text = `echo ${i}`;
+      const t0 = now();
+      const payload = await within<Buffer | undefined>('reply', (resolve) => {
+        waiter = resolve;
+        conn.sendText(text);
+      });
+      rttUs.push((now() - t0) * 1000);
+      const got = payload?.toString('utf8');
+      if (got !== text) throw new Error(`echo: sent ${JSON.stringify(text)}, got ${JSON.stringify(got)}`);
+    }
+    if (conn.violations > 0) throw new Error(`echo: ${conn.violations} contract-breaking frame(s) from the server`);
+    return { rttUs };
+  } finally {
+    closed = undefined;
+    conn.close();
+  }
+}
+
 function closeConns(keep: number): number {
   const gone = conns.slice(keep);
   conns = conns.slice(0, keep);
-  for (const c of gone) c.close();
+  for (const c of gone) {
+    if (c instanceof WsConn) wsViolations += c.violations;
+    c.close();
+  }
   return gone.length;
 }
 
@@ -275,18 +388,23 @@ async function handle(m: Command): Promise<unknown> {
       return {};
     case 'verifyResult':
       return verifyResult();
+    case 'echo':
+      return echo(m);
     case 'reset': {
       closeConns(0);
-      verifier?.req.destroy();
+      const v = verifier;
       verifier = undefined;
+      v?.stop();
       verifyChannel = undefined;
       expected = [];
       post?.conn.close();
       post = undefined;
       const d = dropped;
+      const violations = wsViolations;
       dropped = 0;
+      wsViolations = 0;
       lastDropError = undefined;
-      return { dropped: d };
+      return { dropped: d, wsViolations: violations };
     }
   }
 }

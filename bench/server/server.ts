@@ -3,16 +3,22 @@
  * contract described in ./README.md:
  *
  *   GET  /sse?channel=C       SSE hold on C; status and headers go out at once
+ *   GET  /ws?channel=C        WebSocket subscribed to C (no extensions)
+ *   GET  /ws-echo             WebSocket that echoes every text message
  *   POST /publish?channel=C   body: JSON array of strings; each string becomes
- *                             one SSE event (`data: <string>\n\n`), in order; 204
+ *                             one SSE event (`data: <string>\n\n`) and one
+ *                             WebSocket text message, in order; 204
  *   GET  /health              200
  *   GET  /stats[?gc=1]        JSON {cpuUserUs, cpuSystemUs, rss, heapUsed, external, subscribers}
+ *
+ * The WebSocket routes are `grip.websocket()` handlers run in-process by
+ * `grip.attach(server, app)`: each connection's events go through Express.
  *
  * Environment: PORT (default 3000; 0 picks a free port), HOST (default 127.0.0.1).
  * Run: node --import tsx --expose-gc bench/server/server.ts
  */
 import { createServer } from 'node:http';
-import express from 'express';
+import express, { type Request } from 'express';
 import type { PublishItem } from '../../src/index';
 import type * as Gripkit from '../../src/index';
 
@@ -45,6 +51,26 @@ app.get('/sse', (req, res) => {
   res.end(); // the hold starts
 });
 
+// A WebSocket subscribed to ?channel=C; what the client sends is ignored.
+app.all(
+  '/ws',
+  grip.websocket<Request>((ws, req) => {
+    if (!ws.opening) return;
+    const channel = req.query.channel;
+    if (typeof channel !== 'string' || channel === '') ws.reject(400, 'expected ?channel=NAME\n');
+    else ws.accept().subscribe(channel);
+  }),
+);
+
+// The echo round trip: every text message comes back through this handler.
+app.all(
+  '/ws-echo',
+  grip.websocket((ws) => {
+    if (ws.opening) ws.accept();
+    for (const m of ws.messages) if (m.type === 'text') ws.send(m.data);
+  }),
+);
+
 app.get('/health', (_req, res) => {
   res.type('text/plain').send('ok\n');
 });
@@ -63,12 +89,13 @@ app.post('/publish', express.json({ limit: '16mb', strict: true, type: () => tru
     res.status(400).type('text/plain').send('expected ?channel=NAME and a JSON array of strings\n');
     return;
   }
-  const items: PublishItem[] = (body as string[]).map((s) => ({ channel, httpStream: { content: sseEvent(s) } }));
+  const items: PublishItem[] = (body as string[]).map((s) => ({ channel, httpStream: { content: sseEvent(s) }, wsMessage: { content: s } }));
   await grip.publisher.publishItems(items);
   res.status(204).end();
 });
 
 const server = createServer(app);
+grip.attach(server, app);
 server.listen({ port: PORT, host: HOST, backlog: 4096 }, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : PORT;
