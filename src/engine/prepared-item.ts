@@ -19,6 +19,8 @@ export interface PreparedItem {
   readonly ws: PreparedWsMessage | undefined;
   /** `stream` framed as one HTTP/1.1 chunk, made by the first stream hold that needs it. */
   chunk?: Buffer;
+  /** `ws` as one WebSocket frame, made by the first WebSocket that needs it. */
+  wsFrame?: Buffer;
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');

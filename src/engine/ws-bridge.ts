@@ -17,7 +17,7 @@ import { parseGripExtension, classifyOriginMessage, WS_KEEP_ALIVE_DEFAULT_SEC, W
 import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_OPEN, wsClose } from '../protocol/ws-events';
 import type { WsEvent } from '../protocol/ws-events';
 import type { Hub, Subscriber } from './hub';
-import type { PreparedItem } from './prepared-item';
+import type { PreparedItem, PreparedWsMessage } from './prepared-item';
 import { WsTimedSends, type TimedMessage } from './ws-timed-sends';
 
 
@@ -258,8 +258,12 @@ class BridgeWebSocket extends WebSocket {
 }
 
 /** One WebSocket connection held in local mode, and its side of the WebSocket-over-HTTP conversation. */
+/** Connection ids: a random per-process prefix and a counter (short, flat strings; unique per process run). */
+const ID_PREFIX = randomUUID().slice(0, 8);
+let idCounter = 0;
+
 class BridgedSocket implements Subscriber {
-  readonly id = randomUUID();
+  readonly id = `${ID_PREFIX}-${(++idCounter).toString(36)}`;
   readonly #bridge: WsBridge;
   readonly #server: Server;
   readonly #url: string;
@@ -278,12 +282,14 @@ class BridgedSocket implements Subscriber {
   #detached = false;
   /** The client's CLOSE, sent to the app, waiting for the app's CLOSE to answer it. */
   #closeFrame: WsEvent | undefined;
-  readonly #meta = new Map<string, string>();
+  /** Connection meta, made on the first set-meta. */
+  #meta: Map<string, string> | undefined;
   readonly #channels = new Set<string>();
   #grip: GripExtension = { enabled: false, prefix: 'm:' };
   #keepAliveMs = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly #timed = new WsTimedSends((m) => this.#sendTimed(m));
+  /** Keep-alive and delayed sends, made on the first control message that needs them. */
+  #timedSends: WsTimedSends | undefined;
   #closedPromise: Promise<void> | undefined;
 
   constructor(bridge: WsBridge, server: Server, req: IncomingMessage, socket: Duplex) {
@@ -357,17 +363,26 @@ class BridgedSocket implements Subscriber {
       socket.off('close', onRefused);
       this.#ws = ws;
       track(this);
-      ws.onCloseFrame = (code, reason) => this.#onCloseFrame(code, reason);
-      ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-        const content = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-        this.#enqueue({ type: isBinary ? 'BINARY' : 'TEXT', content });
-      });
-      ws.on('ping', (data: Buffer) => this.#enqueue(data.length === 0 ? { type: 'PING' } : { type: 'PING', content: data }));
-      ws.on('pong', (data: Buffer) => this.#enqueue(data.length === 0 ? { type: 'PONG' } : { type: 'PONG', content: data }));
-      ws.on('error', (err: Error) => log('WebSocket local mode: connection %s: %s', this.id, err.message));
-      ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason));
+      this.#wire(ws);
       this.#apply(reply, events.slice(1));
     });
+  }
+
+  /**
+   * The socket's listeners, made here rather than in the handshake callback
+   * so that they do not keep the handshake's request, reply and buffers
+   * alive for the life of the connection.
+   */
+  #wire(ws: BridgeWebSocket): void {
+    ws.onCloseFrame = (code, reason) => this.#onCloseFrame(code, reason);
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      const content = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      this.#enqueue({ type: isBinary ? 'BINARY' : 'TEXT', content });
+    });
+    ws.on('ping', (data: Buffer) => this.#enqueue(data.length === 0 ? { type: 'PING' } : { type: 'PING', content: data }));
+    ws.on('pong', (data: Buffer) => this.#enqueue(data.length === 0 ? { type: 'PONG' } : { type: 'PONG', content: data }));
+    ws.on('error', (err: Error) => log('WebSocket local mode: connection %s: %s', this.id, err.message));
+    ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason));
   }
 
   // ------------------------------------------------------------ client → app
@@ -429,7 +444,7 @@ class BridgedSocket implements Subscriber {
       'connection-id': this.id,
       'content-length': String(body.length),
     };
-    for (const [key, value] of this.#meta) headers[`meta-${key}`] = value;
+    if (this.#meta !== undefined) for (const [key, value] of this.#meta) headers[`meta-${key}`] = value;
     return this.#bridge.dispatch(this.#server, this.#url, headers, body, this.#remote);
   }
 
@@ -471,7 +486,7 @@ class BridgedSocket implements Subscriber {
     this.#channels.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#timed.stop();
+    this.#timedSends?.stop();
     this.#bridge.remove(this);
   }
 
@@ -587,7 +602,11 @@ class BridgedSocket implements Subscriber {
         else ws.pong(content);
         break;
     }
-    this.#timed.sent();
+    this.#timedSends?.sent();
+  }
+
+  #timed(): WsTimedSends {
+    return (this.#timedSends ??= new WsTimedSends((m) => this.#sendTimed(m)));
   }
 
   #sendTimed(m: TimedMessage): void {
@@ -637,16 +656,16 @@ class BridgedSocket implements Subscriber {
       case 'keep-alive': {
         const content = m.contentBin ?? (m.content === undefined ? undefined : Buffer.from(m.content));
         const message = content === undefined ? undefined : { type: m.messageType ?? 'text', content: Buffer.from(content) };
-        this.#timed.keepAlive(message, m.timeoutSec ?? WS_KEEP_ALIVE_DEFAULT_SEC, m.mode === 'interval');
+        this.#timed().keepAlive(message, m.timeoutSec ?? WS_KEEP_ALIVE_DEFAULT_SEC, m.mode === 'interval');
         return;
       }
       case 'send-delayed': {
         const content = m.contentBin ?? Buffer.from(m.content ?? '');
-        this.#timed.sendDelayed({ type: m.messageType ?? 'text', content: Buffer.from(content) }, m.timeoutSec ?? WS_SEND_DELAYED_DEFAULT_SEC);
+        this.#timed().sendDelayed({ type: m.messageType ?? 'text', content: Buffer.from(content) }, m.timeoutSec ?? WS_SEND_DELAYED_DEFAULT_SEC);
         return;
       }
       case 'flush-delayed':
-        this.#timed.flushDelayed();
+        this.#timed().flushDelayed();
         return;
       case 'invalid':
         log('WebSocket local mode: connection %s: invalid control message ignored: %s', this.id, m.reason);
@@ -671,8 +690,8 @@ class BridgedSocket implements Subscriber {
 
   #setMeta(name: string, value: string): void {
     const key = name.toLowerCase();
-    if (value === '') this.#meta.delete(key);
-    else this.#meta.set(key, value);
+    if (value === '') this.#meta?.delete(key);
+    else (this.#meta ??= new Map()).set(key, value);
   }
 
   /** `Keep-Alive-Interval`: as in Pushpin, a positive integer (raised to 20) turns it on, anything else off. */
@@ -707,7 +726,16 @@ class BridgedSocket implements Subscriber {
       return;
     }
     if (m.action === 'hint') return;
-    this.#out(ws, m.type, m.content);
+    const socket = (ws as unknown as { _socket?: Duplex })._socket;
+    if (socket !== undefined && (m.type === 'text' || m.type === 'binary')) {
+      // No extension is ever negotiated and nothing is queued in ws's sender
+      // (no compression, no Blobs), so a frame written to the socket lands in
+      // order; it is built once per item for every client.
+      socket.write(frameOf(item, m));
+      this.#timedSends?.sent();
+    } else {
+      this.#out(ws, m.type, m.content);
+    }
     if (ws.bufferedAmount > this.#bridge.maxBufferedBytes) {
       log('WebSocket local mode: connection %s dropped: over %d bytes queued for a slow client', this.id, this.#bridge.maxBufferedBytes);
       ws.terminate();
@@ -717,7 +745,7 @@ class BridgedSocket implements Subscriber {
   /** Close with 1001 (the server is going away); resolves once the socket is gone. */
   shutdown(): Promise<void> {
     const ws = this.#ws;
-    this.#timed.stop();
+    this.#timedSends?.stop();
     if (ws === undefined || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     this.#closedPromise ??= new Promise<void>((resolve) => {
       ws.once('close', () => resolve());
@@ -731,5 +759,26 @@ class BridgedSocket implements Subscriber {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** `m` as one unmasked, final WebSocket frame (RFC 6455 §5.2), made once per published item. */
+function frameOf(item: PreparedItem, m: PreparedWsMessage): Buffer {
+  if (item.wsFrame !== undefined) return item.wsFrame;
+  const n = m.content.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x80 | (m.type === 'text' ? 0x1 : 0x2);
+  if (n < 126) frame[1] = n;
+  else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    frame.writeUInt32BE(n >>> 0, 6);
+  }
+  m.content.copy(frame, head);
+  return (item.wsFrame = frame);
+}
+
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;

@@ -170,6 +170,20 @@ describe('grip.websocket in local mode (grip.attach(server))', () => {
     expect((await handshakeFailure('/nowhere')).status).toBe(404);
   });
 
+  it('publishes of every frame length class (7-bit, 16-bit, 64-bit) reach the client intact, text and binary', async () => {
+    const ch = `frames-${tag()}`;
+    const c = await open(`/ws?ch=${ch}`);
+    await c.ask('subscribe', 'subscribed');
+    const texts = ['x'.repeat(125), 'é'.repeat(100), 'y'.repeat(65_535), 'z'.repeat(70_000)];
+    for (const t of texts) await grip.publisher.publish(ch, t);
+    const bytes = Buffer.alloc(66_000, 7);
+    await grip.publisher.publishFormats(ch, { wsMessage: { content: bytes } });
+    const last = await c.next((m) => Buffer.isBuffer(m));
+    expect(c.received.filter((m) => typeof m === 'string' && /^[xéyz]+$/.test(m))).toEqual(texts);
+    expect(Buffer.compare(last as Buffer, bytes)).toBe(0);
+    await c.close();
+  });
+
   it('a client cannot forge Grip-* headers (Grip-Last) on its handshake', async () => {
     const t = tag();
     const forged = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws?tag=${t}`, { headers: { 'Grip-Last': 'news; last-id=5', 'Grip-Feature': 'x' } });
