@@ -35,6 +35,8 @@ export interface InProcessRequest {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly body?: Buffer;
+  /** Also set `req.body` to `body`, for handlers that take a body already read (`grip.websocket()` does); the stream still has it too. */
+  readonly bodyAsReqBody?: boolean;
   /** The value of {@link kInProcess} on the request. */
   readonly token: object;
   /** Give up after this many ms: the reply is `{ status: 0, timedOut: true }` and the app's request and response see `close`, as when a client goes away. */
@@ -105,7 +107,10 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
   req.rawHeaders = raw;
   req.headers = init.headers;
   (req as unknown as Record<symbol, unknown>)[kInProcess] = init.token;
-  if (init.body !== undefined && init.body.length > 0) req.push(init.body);
+  if (init.body !== undefined && init.body.length > 0) {
+    if (init.bodyAsReqBody === true) (req as IncomingMessage & { body?: Buffer }).body = init.body;
+    req.push(init.body);
+  }
   req.push(null);
   req.complete = true;
 

@@ -207,7 +207,7 @@ export class WsBridge {
     if (listener === undefined) {
       return Promise.resolve({ status: 404, headers: [['content-type', 'text/plain; charset=utf-8']], body: Buffer.from('Not Found\n') });
     }
-    return dispatchInProcess(listener, { method: 'POST', url, headers, body, token: this, remote: remote as Partial<Socket>, timeoutMs: this.requestTimeoutMs });
+    return dispatchInProcess(listener, { method: 'POST', url, headers, body, bodyAsReqBody: true, token: this, remote: remote as Partial<Socket>, timeoutMs: this.requestTimeoutMs });
   }
 
 
