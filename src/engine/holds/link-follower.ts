@@ -250,8 +250,8 @@ export class LinkFollower {
     }
     if (this.#channels.length > 0) stream.resubscribe({ channels: [] });
     this.#channels = [];
-    this.#prevIds.clear();
     this.#filtered.clear();
+    // Pushpin 1.36 keeps the prev-ids: the chained requests still carry Grip-Last.
     this.chain(ins.nextLink);
   }
 
