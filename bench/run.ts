@@ -12,7 +12,7 @@
  *   BENCH_QUICK=1         smoke run: N = 200 / 1,000, fewer samples
  *   BENCH_ROUNDS=n        rounds (default 2, quick 1); each metric reports the best round
  *   BENCH_ONLY=gripkit    run one server only (gripkit | baseline)
- *   BENCH_PARTS=ws        run some parts only (comma-separated: sse, ws; default both)
+ *   BENCH_PARTS=ws        run some parts only (comma-separated: sse, ws, store; default all)
  *   BENCH_SERVER=path     benchmark another server (same contract) in the gripkit column
  *   BENCH_CPU_PROF=dir    run the servers with --cpu-prof, profiles written to dir/<server>-<part>/
  *   BENCH_JSON=file       also write the raw results as JSON
@@ -38,7 +38,7 @@ const SERVERS = {
   baseline: 'bench/baseline/server.ts',
 } as const;
 type Kind = keyof typeof SERVERS;
-const PARTS = ['sse', 'ws'] as const;
+const PARTS = ['sse', 'ws', 'store'] as const;
 type Part = (typeof PARTS)[number];
 
 interface Stats {
@@ -520,6 +520,7 @@ async function main(): Promise<void> {
   if (only !== undefined && !(only in SERVERS)) throw new Error(`BENCH_ONLY must be one of ${Object.keys(SERVERS).join(', ')}`);
   const kinds: Kind[] = only !== undefined ? [only] : ['gripkit', 'baseline'];
   const parts = (process.env.BENCH_PARTS ?? PARTS.join(',')).split(',').map((x) => x.trim()) as Part[];
+  if (!parts.includes('sse') && !parts.includes('ws')) return;
   if (parts.length === 0 || parts.some((x) => !PARTS.includes(x))) throw new Error(`BENCH_PARTS must list some of ${PARTS.join(', ')}`);
 
   const client = startClient();
@@ -595,7 +596,28 @@ const deadline = setTimeout(() => {
 }, cfg.deadlineMs);
 deadline.unref();
 
-main().then(
+/** The event-store part (bench/store.ts), in a process of its own, against the built package. */
+function runStorePart(): Promise<void> {
+  console.log('\n[store] send and replay throughput, MemoryEventStore and RedisEventStore');
+  const child = spawnNode(['--import', 'tsx', 'bench/store.ts'], { cwd: ROOT, env: { GRIPKIT_ENTRY: path.join(ROOT, 'dist/index.js'), ...process.env } });
+  child.stdout?.pipe(process.stdout);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`the store part exited with ${String(code)}`));
+    });
+  });
+}
+
+const storeOnly = (process.env.BENCH_PARTS ?? '').split(',').map((x) => x.trim()).join(',') === 'store';
+const wantStore = process.env.BENCH_PARTS === undefined || (process.env.BENCH_PARTS ?? '').split(',').map((x) => x.trim()).includes('store');
+
+(storeOnly ? Promise.resolve() : main())
+  .then(async () => {
+    if (wantStore) await runStorePart();
+  })
+  .then(
   () => clearTimeout(deadline),
   (err: unknown) => {
     console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);

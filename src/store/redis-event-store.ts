@@ -224,6 +224,8 @@ export class RedisEventStore implements EventStore {
   #connect(RedisClass: typeof Redis, url: string, redis: RedisOptions): Client {
     const client = new RedisClass(url, {
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times - 1, 5), 1000),
+      // Commands issued in one tick (concurrent sends) go out in one write.
+      enableAutoPipelining: true,
       ...redis,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
