@@ -31,7 +31,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const SENDS = QUICK ? 2_000 : 20_000;
 const SEND_CONCURRENCY = 32;
 const REPLAY = QUICK ? 5_000 : 50_000;
-const PAGE = 100;
+const PAGE = 1000;
 const DEADLINE_MS = QUICK ? 60_000 : 240_000;
 
 type Store = Gripkit.EventStore;
@@ -121,7 +121,7 @@ async function benchStore(name: string, makeStore: (prefix: string) => Store): P
   const grip = createGrip({ gripUrl: '', store });
   const app = express();
   app.use(grip.middleware);
-  app.get('/events/:ch', grip.eventStream({ channels: (req) => (req as express.Request).params.ch as string, keepAliveMs: false }));
+  app.get('/events/:ch', grip.eventStream({ channels: (req) => (req as express.Request).params.ch as string, keepAliveMs: false, pageSize: PAGE }));
   const { server, port } = await listen(app as unknown as http.RequestListener);
   // Warm up, then measure with one reader that checks every event arrives in order.
   await timed(200, SEND_CONCURRENCY, () => grip.publisher.send('warm', { data: 'x' }));

@@ -38,7 +38,7 @@ export interface EventStreamOptions {
    * for a gap.) Kept in the signed next links; counts toward the 20 channels.
    */
   readonly control?: (req: IncomingMessage) => string | undefined;
-  /** Most events per channel in one response; more are sent in further pages (next links). Default 100. */
+  /** Most events per channel in one response; more are sent in further pages (next links). A page also stops before 90,000 bytes (Pushpin's limit on a held response's body is 100,000 bytes). Default 1000. */
   readonly pageSize?: number;
   /** SSE comment keep-alive when the stream is quiet, in ms (at least 1000); `false` for none. Default 20000. */
   readonly keepAliveMs?: number | false;
@@ -90,7 +90,7 @@ export function resolveEventStreamOptions(o: EventStreamOptions): Resolved {
     channels: o.channels,
     authorize: o.authorize,
     control: o.control,
-    pageSize: positiveInt('pageSize', o.pageSize, 1, 100),
+    pageSize: positiveInt('pageSize', o.pageSize, 1, 1000),
     keepAliveMs,
     linkTimeoutMs: positiveInt('linkTimeoutMs', o.linkTimeoutMs, 1000, 120_000),
     signer: new LinkSigner(secret, positiveInt('linkTtlMs', o.linkTtlMs, 1000, 3_600_000)),
@@ -118,6 +118,15 @@ const withoutOurParams = (pathAndQuery: string): URL => {
   url.searchParams.delete(CONTROL_PARAM);
   url.searchParams.delete('lastEventId');
   return url;
+};
+
+/** Most bytes of SSE text in one response: Pushpin refuses a held response whose body is over 100,000 bytes. */
+const PAGE_BUDGET_BYTES = 90_000;
+
+const countPercent = (s: string): number => {
+  let n = 0;
+  for (let i = s.indexOf('%'); i !== -1; i = s.indexOf('%', i + 1)) n++;
+  return n;
 };
 
 /** What one response of the stream holds: SSE text and where each channel got to. */
@@ -168,8 +177,12 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
     }
 
     // Where the reader is: Grip-Last on a recovery request, else its cursor.
+    // A page link (it carries lastEventId) is no recovery even with Grip-Last:
+    // Pushpin sends the held stream's stale Grip-Last on the pages that follow a
+    // recovery, and reading from it would replay the same page forever.
     const last = req.grip.last;
-    const recovery = isLink && channels.some((ch) => last[prefix + ch] !== undefined);
+    const pageLink = isLink && new URL(url, 'http://x').searchParams.has('lastEventId');
+    const recovery = isLink && !pageLink && channels.some((ch) => last[prefix + ch] !== undefined);
     let cursor: Cursor;
     try {
       if (recovery) {
@@ -235,6 +248,7 @@ async function readPage(store: EventStore, channels: readonly string[], cursor: 
   const known = channels.filter((ch) => !fresh.includes(ch));
   const reads: ReadResult[] = await Promise.all(known.map((ch) => store.read(ch, { afterId: String(cursor.get(ch)), limit: pageSize })));
   let text = '';
+  let bytes = 0;
   let more = false;
   known.forEach((ch, i) => {
     const r = reads[i] as ReadResult;
@@ -244,10 +258,20 @@ async function readPage(store: EventStore, channels: readonly string[], cursor: 
       return;
     }
     for (const ev of r.events) {
+      const before = cursor.get(ch) as number;
       cursor.set(ch, parseEventId(ev.id));
-      text += `id: ${formatCursor(channels, cursor)}\n${sseBody(ev)}`;
+      const piece = `id: ${formatCursor(channels, cursor)}\n${sseBody(ev)}`;
+      // Keep a page under Pushpin's limit for a held response's body (escaping may add a byte per '%'); at least one event per page.
+      const size = Buffer.byteLength(piece) + countPercent(piece);
+      if (text !== '' && bytes + size > PAGE_BUDGET_BYTES) {
+        cursor.set(ch, before);
+        more = true;
+        break;
+      }
+      bytes += size;
+      text += piece;
     }
-    if (r.events.length === pageSize && r.lastId !== undefined && parseEventId(r.lastId) > (cursor.get(ch) as number)) more = true;
+    if (r.lastId !== undefined && parseEventId(r.lastId) > (cursor.get(ch) as number)) more = true;
   });
   return { text, more };
 }

@@ -117,6 +117,22 @@ describe('differential: event streams from the store', () => {
     expect(p).toEqual(l);
   });
 
+  it('large events are replayed in pages that fit Pushpin\'s 100,000-byte limit on a held body', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      const big = (i: number): string => `${i}:${'50% off '.repeat(5000)}`;
+      for (let i = 1; i <= 5; i++) await send(m, ch, big(i));
+      const c = open(`${m.baseUrl}/events/${ch}`, { headers: { 'Last-Event-ID': '0' } });
+      const body = await c.waitFor((t) => t.includes('\ndata: 5:'));
+      await m.log.seen(`/events/${ch}`, 4);
+      await send(m, ch, 'live');
+      const all = await c.waitFor((t) => t.includes('live'));
+      c.close();
+      return { ok: body.length > 0, ids: [...all.matchAll(/^id: (\d+)$/gm)].map((x) => x[1]).join(','), intact: all.includes(`data: ${big(3)}\n`) };
+    }, 'big');
+    expect(l).toEqual({ ok: true, ids: '1,2,3,4,5,6', intact: true });
+    expect(p).toEqual(l);
+  });
+
   it('an event stored but never published reaches the client in order through recovery', async () => {
     const [l, p] = await both(async (m, ch) => {
       const c = await openStream(m, `/events/${ch}`);
