@@ -1,5 +1,5 @@
 import type { RequestListener } from 'node:http';
-import { createGrip, type Grip } from '../../src/index';
+import { createGrip, type Grip, type GripOptions } from '../../src/index';
 import { startPushpin, type PushpinInstance } from '../../tools/pushpin';
 import type { Observed } from '../helpers/http-client';
 import { OriginLog, scenarioApp } from '../helpers/scenario-app';
@@ -25,17 +25,30 @@ export interface Mode {
 
 const SIG_KEY = 'changeme';
 
+/** Options of {@link useModes}. */
+export interface ModesOptions {
+  /**
+   * More `createGrip` options for each mode's grip (an event `store`, say),
+   * called once per mode in `beforeAll`; `gripUrl` stays the harness's.
+   * Whatever it creates (a store) is the caller's to close.
+   */
+  readonly gripOptions?: (mode: Mode['name']) => Omit<GripOptions, 'gripUrl'>;
+}
+
 /**
  * Start both modes once for the test file: the same scenario app, once with
  * local holds and once in proxy mode behind a real Pushpin.
  */
-export function useModes(makeApp: (grip: Grip, log: OriginLog) => RequestListener = scenarioApp as (grip: Grip, log: OriginLog) => RequestListener): { local: () => Mode; proxy: () => Mode } {
+export function useModes(
+  makeApp: (grip: Grip, log: OriginLog) => RequestListener = scenarioApp as (grip: Grip, log: OriginLog) => RequestListener,
+  options: ModesOptions = {},
+): { local: () => Mode; proxy: () => Mode } {
   let local: Mode | undefined;
   let proxy: Mode | undefined;
   const cleanups: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
-    const localGrip = createGrip({ gripUrl: '' });
+    const localGrip = createGrip({ ...options.gripOptions?.('local'), gripUrl: '' });
     const localLog = new OriginLog();
     const localApp = await listen(makeApp(localGrip, localLog));
     // Local mode accepts real WebSocket upgrades and drives the app's /ws route in-process.
@@ -50,7 +63,7 @@ export function useModes(makeApp: (grip: Grip, log: OriginLog) => RequestListene
     };
     const origin: Running = await listen((req, res) => handler(req, res));
     const pushpin: PushpinInstance = await startPushpin({ originPort: origin.port, sigKey: SIG_KEY, sigIss: 'pushpin' });
-    const proxyGrip = createGrip({ gripUrl: `${pushpin.publishUrl}?iss=pushpin&key=${SIG_KEY}` });
+    const proxyGrip = createGrip({ ...options.gripOptions?.('proxy'), gripUrl: `${pushpin.publishUrl}?iss=pushpin&key=${SIG_KEY}` });
     const proxyLog = new OriginLog();
     handler = makeApp(proxyGrip, proxyLog);
     cleanups.push(() => proxyGrip.close(), () => pushpin.stop(), () => origin.close());
