@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/engine';
 import { kInProcess } from '../engine/in-process';
+import { NONCE_SEGMENT, stripLinkNonce } from '../reliable/link-token';
 import { ProxyEngine } from '../engine/proxy-engine';
 import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
 import { log } from '../log';
@@ -46,6 +47,14 @@ export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
   };
 
   return function gripMiddleware(req, res, next) {
+    // A next link of an event stream carries a path nonce (so that Pushpin
+    // does not share it between readers); routing must not see it.
+    const url = req.url;
+    if (url !== undefined && url.includes(NONCE_SEGMENT)) {
+      req.url = stripLinkNonce(url);
+      const r = req as IncomingMessage & { originalUrl?: string };
+      if (typeof r.originalUrl === 'string') r.originalUrl = stripLinkNonce(r.originalUrl);
+    }
     const inProcess = (req as unknown as Record<symbol, unknown>)[kInProcess];
     if (inProcess !== undefined && inProcess === bridge) {
       // A WebSocket-over-HTTP request made in-process by this grip's local-mode bridge.

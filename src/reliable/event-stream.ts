@@ -7,7 +7,7 @@ import type { EventStore, ReadResult } from '../store/event-store';
 import { parseEventId } from '../store/event-store';
 import { checkStreamChannels, cursorTemplate, formatCursor, parseCursor, type Cursor } from './cursor';
 import { sseBody } from './event-item';
-import { LINK_PARAM, LinkSigner } from './link-token';
+import { LINK_PARAM, LinkSigner, withLinkNonce } from './link-token';
 
 /** Decides whether the request may read `channel`. */
 export type Authorize = (req: IncomingMessage, channel: string) => boolean | Promise<boolean>;
@@ -208,7 +208,7 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
     if (page.more) {
       // More than a page to replay: send this page, and let the proxy fetch the next one.
       base.searchParams.set('lastEventId', formatCursor(channels, cursor));
-      res.grip.instruct({ channels: [], nextLink: { uri: o.signer.sign(base.pathname + base.search) } });
+      res.grip.instruct({ channels: [], nextLink: { uri: withLinkNonce(o.signer.sign(base.pathname + base.search)) } });
       // A page arriving at a stream that is already held (a recovery) goes through build-id.
       res.end(recovery ? escapeBuildId(page.text) : page.text);
       return;
@@ -220,7 +220,7 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
         ...(control === undefined ? [] : [{ name: control }]),
       ],
       meta: { [ID_FORMAT_META]: cursorTemplate(channels, names) },
-      nextLink: { url: o.signer.sign(base.pathname + base.search), timeoutMs: o.linkTimeoutMs },
+      nextLink: { url: withLinkNonce(o.signer.sign(base.pathname + base.search)), timeoutMs: o.linkTimeoutMs },
       keepAlive: o.keepAliveMs === false ? false : { timeoutMs: o.keepAliveMs },
     });
     // Pushpin filters the body of a response that starts a hold with build-id,

@@ -4,6 +4,35 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 export const LINK_PARAM = 'gripkit-link';
 
 /**
+ * The last path segment that makes every link's path unique: `/~gripkit.<nonce>`.
+ * Pushpin 1.36 shares concurrent next-link requests whose URLs have the
+ * same path (whatever their query): one origin request, its answer given to
+ * every session, so two readers at different positions would get each
+ * other's events. The middleware removes the segment before routing (see
+ * {@link stripLinkNonce}). (Not a `;` parameter: `Grip-Link` cannot carry one.)
+ */
+export const NONCE_SEGMENT = '/~gripkit.';
+
+/** `pathAndQuery` with a random {@link NONCE_SEGMENT} at the end of its path. */
+export function withLinkNonce(pathAndQuery: string): string {
+  const q = pathAndQuery.indexOf('?');
+  const path = q === -1 ? pathAndQuery : pathAndQuery.slice(0, q);
+  const query = q === -1 ? '' : pathAndQuery.slice(q);
+  return `${path}${NONCE_SEGMENT}${randomBytes(9).toString('base64url')}${query}`;
+}
+
+const NONCE_AT_END = /\/~gripkit\.[A-Za-z0-9_-]+$/;
+
+/** `url` without a {@link NONCE_SEGMENT} at the end of its path; the same string when there is none. */
+export function stripLinkNonce(url: string): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const m = NONCE_AT_END.exec(path);
+  if (m === null) return url;
+  return path.slice(0, m.index) + (q === -1 ? '' : url.slice(q));
+}
+
+/**
  * Signs the next links an event stream hands to the proxy, so that a
  * request for one can skip authorization (the proxy's link requests carry
  * none of the client's cookies or headers) and a client cannot forge one.
