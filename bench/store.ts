@@ -91,6 +91,9 @@ function readEvents(port: number, path: string, n: number): Promise<number> {
       }
     });
     sock.on('error', reject);
+    sock.on('close', () => {
+      if (seen < n) reject(new Error(`the stream closed after ${seen} of ${n} events`));
+    });
     sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: 0\r\n\r\n`);
   });
 }
@@ -116,21 +119,27 @@ interface Row {
 }
 
 async function benchStore(name: string, makeStore: (prefix: string) => Store): Promise<Row> {
+  const step = (what: string): void => console.error(`[store] ${name}: ${what}`);
   // --- send: append + publish, one eventStream reader connected
   const store = makeStore(`bench-send-${process.pid}:`);
-  const grip = createGrip({ gripUrl: '', store });
+  // The reader runs in this process, so it falls behind while sends run; let its stream buffer
+  // everything rather than be dropped as a slow client (the default limit is 1 MiB).
+  const grip = createGrip({ gripUrl: '', store, local: { maxBufferedBytes: 256 * 1024 * 1024 } });
   const app = express();
   app.use(grip.middleware);
   app.get('/events/:ch', grip.eventStream({ channels: (req) => (req as express.Request).params.ch as string, keepAliveMs: false, pageSize: PAGE }));
   const { server, port } = await listen(app as unknown as http.RequestListener);
   // Warm up, then measure with one reader that checks every event arrives in order.
   await timed(200, SEND_CONCURRENCY, () => grip.publisher.send('warm', { data: 'x' }));
+  step(`${SENDS} sends`);
   const reader = readEvents(port, '/events/send?lastEventId=0', SENDS);
   const sendMs = await timed(SENDS, SEND_CONCURRENCY, (i) => grip.publisher.send('send', { type: 'message', data: `event ${i} ${'.'.repeat(64)}` }));
   await reader;
+  step(`${SENDS} appends`);
   const appendMs = await timed(SENDS, SEND_CONCURRENCY, (i) => store.append('append', { type: 'message', data: `event ${i} ${'.'.repeat(64)}` }));
 
   // --- replay: REPLAY stored events to a reconnecting client, through eventStream
+  step(`replay of ${REPLAY}`);
   await timed(REPLAY, 64, (i) => store.append('replay', { type: 'message', data: `stored ${i} ${'.'.repeat(64)}` }));
   const replayMs = await readEvents(port, '/events/replay', REPLAY);
 
@@ -149,6 +158,7 @@ async function benchStore(name: string, makeStore: (prefix: string) => Store): P
       }
     })().catch(() => res.destroy());
   });
+  step('raw replay');
   const rawMs = await readEvents(raw.port, '/replay', REPLAY);
 
   raw.server.closeAllConnections();
