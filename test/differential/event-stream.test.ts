@@ -40,12 +40,8 @@ function eventsApp(grip: Grip, log: OriginLog): RequestListener {
 
 const modes = useModes(eventsApp);
 
-let seq = 0;
-const chan = (name: string): string => `${name}-${process.pid}-${++seq}`;
 
-async function both<T>(script: (m: Mode, ch: string) => Promise<T>, name: string): Promise<[T, T]> {
-  return Promise.all([script(modes.local(), chan(name)), script(modes.proxy(), chan(name))]);
-}
+const both = modes.both;
 
 const send = (m: Mode, ch: string, data: string, type?: string): Promise<unknown> => m.grip.publisher.send(ch, { data, ...(type !== undefined && { type }) });
 

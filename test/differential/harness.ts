@@ -42,7 +42,7 @@ export interface ModesOptions {
 export function useModes(
   makeApp: (grip: Grip, log: OriginLog) => RequestListener = scenarioApp as (grip: Grip, log: OriginLog) => RequestListener,
   options: ModesOptions = {},
-): { local: () => Mode; proxy: () => Mode } {
+): Modes {
   let local: Mode | undefined;
   let proxy: Mode | undefined;
   const cleanups: Array<() => Promise<void>> = [];
@@ -94,8 +94,25 @@ export function useModes(
   return {
     local: () => local as Mode,
     proxy: () => proxy as Mode,
+    both: (script, name) => Promise.all([script(local as Mode, unique(name), unique(`${name}-id`)), script(proxy as Mode, unique(name), unique(`${name}-id`))]),
   };
 }
+
+/** Both modes of a test file. */
+export interface Modes {
+  local(): Mode;
+  proxy(): Mode;
+  /**
+   * Run `script` against both modes at once, each with its own channel name
+   * (`ch`) and connection id (`id`), unique to this run; resolves with
+   * [local, proxy] observations for comparing.
+   */
+  both<T>(script: (m: Mode, ch: string, id: string) => Promise<T>, name: string): Promise<[T, T]>;
+}
+
+let seq = 0;
+/** A name unique to this run and scenario (channels, connection ids). */
+export const unique = (name: string): string => `${name}-${process.pid}-${++seq}`;
 
 /**
  * What may differ between the modes and nothing else: Date values, and the

@@ -8,15 +8,8 @@ import { normalise, useModes, type Mode } from './harness';
  */
 const modes = useModes();
 
-let seq = 0;
-/** A channel name unique to this run and scenario. */
-const chan = (name: string): string => `${name}-${process.pid}-${++seq}`;
 
-async function both<T>(script: (m: Mode, ch: string) => Promise<T>, name: string): Promise<[T, T]> {
-  const l = modes.local();
-  const p = modes.proxy();
-  return Promise.all([script(l, chan(name)), script(p, chan(name))]);
-}
+const both = modes.both;
 
 /**
  * Publish until the held long-poll completes. Behind Pushpin nothing tells the

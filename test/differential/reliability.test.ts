@@ -97,12 +97,8 @@ function reliableApp(grip: Grip, log: OriginLog): RequestListener {
 
 const modes = useModes(reliableApp);
 
-let seq = 0;
-const chan = (name: string): string => `${name}-${process.pid}-${++seq}`;
 
-async function both<T>(script: (m: Mode, ch: string) => Promise<T>, name: string): Promise<[T, T]> {
-  return Promise.all([script(modes.local(), chan(name)), script(modes.proxy(), chan(name))]);
-}
+const both = modes.both;
 
 /** Grip-Last values of the requests to `path` for channel `ch`, in order, without the channel name. */
 const lastsOf = (m: Mode, path: string, ch: string): string[] =>

@@ -11,15 +11,8 @@ import { WsClient, terminateAll } from '../helpers/ws-client';
  */
 const modes = useModes();
 
-let seq = 0;
-/** A name unique to this run and scenario (channels and connection ids). */
-const uniq = (name: string): string => `${name}-${process.pid}-${++seq}`;
 
-async function both<T>(script: (m: Mode, ch: string, id: string) => Promise<T>, name: string): Promise<[T, T]> {
-  const l = modes.local();
-  const p = modes.proxy();
-  return Promise.all([script(l, uniq(name), uniq(`${name}-id`)), script(p, uniq(name), uniq(`${name}-id`))]);
-}
+const both = modes.both;
 
 const sockets: WebSocket[] = [];
 afterAll(() => {

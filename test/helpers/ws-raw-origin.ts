@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeWsEvents } from '../../src/protocol/ws-events';
+import type { WsClient } from './ws-client';
 
 /**
  * A WebSocket origin that writes WebSocket-over-HTTP replies by hand, for
@@ -54,5 +55,41 @@ export function rawWsOrigin(req: IncomingMessage, res: ServerResponse): void {
       ok(ev(`m:meta:${JSON.stringify(meta)}`));
     } else if (msg === 'close-nocode') ok('CLOSE\r\n');
     else ok(ev(`m:${msg}`));
+  });
+}
+
+/**
+ * The checks both modes run against {@link rawWsOrigin} (mounted at `/raw`):
+ * what a client sees when the origin writes replies by hand. `open` connects
+ * and waits for the welcome; the `after*` hooks add each mode's own checks
+ * (local mode also checks its log).
+ */
+export function rawOriginScenarios(open: (path: string) => Promise<WsClient>, hooks: { afterControlMessages?: () => void; afterUnansweredClose?: () => void } = {}): void {
+  it('ignores unknown and invalid control messages, drops unprefixed messages, strips m:', async () => {
+    const c = await open('/raw');
+    await c.text('after!');
+    expect(c.received).toEqual(['welcome', 'after!']);
+    expect(await c.ask('x', 'x')).toBe('x');
+    hooks.afterControlMessages?.();
+    await c.close();
+  });
+
+  it('a set-meta control message is not a Meta-* header', async () => {
+    const c = await open('/raw');
+    expect(await c.ask('who', 'meta:{}')).toBe('meta:{}');
+    await c.close();
+  });
+
+  it('a CLOSE without a code closes the client with 1000', async () => {
+    const c = await open('/raw');
+    c.ws.send('close-nocode');
+    expect(await c.closed).toEqual({ code: 1000, reason: '' });
+  });
+
+  it('a client close the app does not answer with CLOSE drops the connection (1006)', async () => {
+    const c = await open('/raw');
+    c.ws.close(4321, 'bye');
+    expect((await c.closed).code).toBe(1006);
+    hooks.afterUnansweredClose?.();
   });
 }

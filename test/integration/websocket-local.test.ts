@@ -20,7 +20,7 @@ import { listen, type Running } from '../helpers/servers';
 import { until } from '../helpers/until';
 import { WsClient, terminateAll } from '../helpers/ws-client';
 import { forEachMessage, wsCommand } from '../helpers/ws-commands';
-import { rawWsOrigin } from '../helpers/ws-raw-origin';
+import { rawOriginScenarios, rawWsOrigin } from '../helpers/ws-raw-origin';
 
 jest.mock('../../src/log', () => ({ log: jest.fn() }));
 /** Everything logged so far, formatted. */
@@ -290,35 +290,13 @@ describe('a handler that never answers (Pushpin waits for ever)', () => {
 });
 
 describe('local mode with a hand-written origin (ws-raw-origin.ts; the same checks run behind Pushpin in websocket-proxy.test.ts)', () => {
-  it('ignores and logs unknown and invalid control messages, drops unprefixed messages, strips m:', async () => {
-    const c = await open('/raw');
-    await c.text('after!');
-    expect(c.received).toEqual(['welcome', 'after!']);
-    expect(await c.ask('x', 'x')).toBe('x');
-    expect(logged().filter((l) => / (unknown|invalid) control message ignored/.test(l))).toEqual([
-      expect.stringContaining('unknown control message ignored: {"type":"bogus"}'),
-      expect.stringContaining('invalid control message ignored: invalid JSON'),
-    ]);
-    await c.close();
-  });
-
-  it('a set-meta control message is not a Meta-* header', async () => {
-    const c = await open('/raw');
-    expect(await c.ask('who', 'meta:{}')).toBe('meta:{}');
-    await c.close();
-  });
-
-  it('a CLOSE without a code closes the client with 1000', async () => {
-    const c = await open('/raw');
-    c.ws.send('close-nocode');
-    expect(await c.closed).toEqual({ code: 1000, reason: '' });
-  });
-
-  it('a client close the app does not answer with CLOSE drops the connection (1006), and logs why', async () => {
-    const c = await open('/raw');
-    c.ws.close(4321, 'bye');
-    expect((await c.closed).code).toBe(1006);
-    expect(logged().some((l) => l.includes('did not answer the client’s close'))).toBe(true);
+  rawOriginScenarios(open, {
+    afterControlMessages: () =>
+      expect(logged().filter((l) => / (unknown|invalid) control message ignored/.test(l))).toEqual([
+        expect.stringContaining('unknown control message ignored: {"type":"bogus"}'),
+        expect.stringContaining('invalid control message ignored: invalid JSON'),
+      ]),
+    afterUnansweredClose: () => expect(logged().some((l) => l.includes('did not answer the client’s close'))).toBe(true),
   });
 
   it('with a Keep-Alive-Interval, an unanswered client close is sent again after the interval', async () => {

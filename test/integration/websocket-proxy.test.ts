@@ -17,7 +17,7 @@ import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { WsClient, terminateAll } from '../helpers/ws-client';
 import { forEachMessage, wsCommand } from '../helpers/ws-commands';
-import { rawWsOrigin } from '../helpers/ws-raw-origin';
+import { rawOriginScenarios, rawWsOrigin } from '../helpers/ws-raw-origin';
 
 const SIG_KEY = 'changeme';
 
@@ -134,31 +134,7 @@ describe('grip.websocket behind Pushpin', () => {
 });
 
 describe('Pushpin with a hand-written origin (ws-raw-origin.ts; the same checks run locally in websocket-local.test.ts)', () => {
-  it('ignores unknown and invalid control messages, drops unprefixed messages, strips m:', async () => {
-    const c = await open('/raw');
-    await c.text('after!');
-    expect(c.received).toEqual(['welcome', 'after!']);
-    expect(await c.ask('x', 'x')).toBe('x');
-    await c.close();
-  });
-
-  it('a set-meta control message is not a Meta-* header', async () => {
-    const c = await open('/raw');
-    expect(await c.ask('who', 'meta:{}')).toBe('meta:{}');
-    await c.close();
-  });
-
-  it('a CLOSE without a code closes the client with 1000', async () => {
-    const c = await open('/raw');
-    c.ws.send('close-nocode');
-    expect(await c.closed).toEqual({ code: 1000, reason: '' });
-  });
-
-  it('a client close the app does not answer with CLOSE drops the connection (1006)', async () => {
-    const c = await open('/raw');
-    c.ws.close(4321, 'bye');
-    expect((await c.closed).code).toBe(1006);
-  });
+  rawOriginScenarios(open);
 });
 
 describe('grip.websocket: requests that are not from the proxy', () => {
