@@ -1,5 +1,5 @@
 import { RedisEventStore } from '../../src/index';
-import { sharedRedis } from '../helpers/redis';
+import { sharedRedis, removeKeys } from '../helpers/redis';
 import { describeLoss } from './loss';
 
 /**
@@ -23,13 +23,6 @@ describeLoss('RedisEventStore', (mode) => {
 afterAll(async () => {
   if (redis === undefined) return;
   // REDIS_URL may be a shared server: remove this file's keys.
-  const { Redis } = await import('ioredis');
-  const client = new Redis(redis.url);
-  try {
-    const keys = await client.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await client.del(...keys);
-  } finally {
-    await client.quit();
-  }
+  await removeKeys(redis.url, keyPrefix);
   await redis.close();
 });

@@ -137,3 +137,15 @@ export async function sharedRedis(): Promise<{ url: string; close(): Promise<voi
   const server = await startRedis();
   return { url: server.url, close: () => server.close() };
 }
+
+/** Delete every key under `prefix` on the Redis at `url` (a shared `REDIS_URL` server keeps no test's keys). */
+export async function removeKeys(url: string, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url);
+  try {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+  } finally {
+    await client.quit();
+  }
+}

@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import express from 'express';
 import { createGrip, RedisEventStore, type Grip } from '../../src/index';
 import { usePushpin } from '../helpers/pushpin';
-import { sharedRedis } from '../helpers/redis';
+import { sharedRedis, removeKeys } from '../helpers/redis';
 import { ResumingSseReader, seededRandom, sequenceReport } from '../helpers/resuming-readers';
 import { listen, type Running } from '../helpers/servers';
 
@@ -56,14 +56,7 @@ afterAll(async () => {
   await origin?.close();
   if (store !== undefined) {
     // REDIS_URL may be a shared server: remove this file's keys.
-    const { Redis } = await import('ioredis');
-    const client = new Redis(redis.url);
-    try {
-      const keys = await client.keys(`${keyPrefix}*`);
-      if (keys.length > 0) await client.del(...keys);
-    } finally {
-      await client.quit();
-    }
+    await removeKeys(redis.url, keyPrefix);
     await store.close();
   }
   await redis?.close();
