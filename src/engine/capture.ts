@@ -48,10 +48,9 @@ const kCapture = Symbol('gripkit.capture');
 
 /**
  * The interception state of one response. The handler's calls arrive through
- * the shared override functions below (installed as own properties, never
- * deleted: deleting would put the response object into V8's slow dictionary
- * mode); once the engine has taken the response over they pass straight
- * through to Node's own methods.
+ * the shared override functions below (on a prototype put in front of the
+ * response's own, see {@link captureResponse}); once the engine has taken the
+ * response over they pass straight through to Node's own methods.
  */
 class Capture implements RawResponse {
   readonly res: ServerResponse;
@@ -64,10 +63,10 @@ class Capture implements RawResponse {
   /** Whatever the engine keeps with this response (its hold). */
   owner: unknown = undefined;
 
-  constructor(res: ServerResponse, sink: CaptureSink) {
+  constructor(res: ServerResponse, sink: CaptureSink, proto: Capture['proto']) {
     this.res = res;
     this.sink = sink;
-    this.proto = Object.getPrototypeOf(res) as Capture['proto'];
+    this.proto = proto;
   }
 
   /** Stop intercepting: from now on every call goes straight to Node. */
@@ -198,15 +197,44 @@ export function setCapturedSink(res: ServerResponse, sink: CaptureSink): void {
  * normal Node/Express API. Returns access to Node's own methods.
  */
 export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResponse {
-  const c = new Capture(res, sink);
-  const self = res as unknown as Record<PropertyKey, unknown>;
-  self[kCapture] = c;
-  self.writeHead = capturedWriteHead;
-  self.write = capturedWrite;
-  self.end = capturedEnd;
-  self.flushHeaders = capturedFlushHeaders;
+  const own = res as unknown as Record<PropertyKey, unknown>;
+  if (OVERRIDDEN.some((name) => Object.prototype.hasOwnProperty.call(res, name))) {
+    // Someone already replaced these methods on the instance (a test double, an
+    // in-process response): keep theirs as the originals, override on the instance.
+    const c = new Capture(res, sink, { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders } as unknown as Capture['proto']);
+    own[kCapture] = c;
+    own.writeHead = capturedWriteHead;
+    own.write = capturedWrite;
+    own.end = capturedEnd;
+    own.flushHeaders = capturedFlushHeaders;
+    return c;
+  }
+  const c = new Capture(res, sink, Object.getPrototypeOf(res) as Capture['proto']);
+  // The overrides live on a prototype made once per original prototype (Express's
+  // app.response, say) and put between the response and it. Adding them as own
+  // properties instead costs several times more per response: Express's
+  // responses have a changed prototype, so V8 stores own properties added
+  // later in a slow dictionary.
+  const proto = c.proto as object;
+  let captured = capturingProtos.get(proto);
+  if (captured === undefined) {
+    captured = Object.create(proto, {
+      writeHead: { value: capturedWriteHead, writable: true, configurable: true },
+      write: { value: capturedWrite, writable: true, configurable: true },
+      end: { value: capturedEnd, writable: true, configurable: true },
+      flushHeaders: { value: capturedFlushHeaders, writable: true, configurable: true },
+    }) as object;
+    capturingProtos.set(proto, captured);
+  }
+  Object.setPrototypeOf(res, captured);
+  own[kCapture] = c;
   return c;
 }
+
+const OVERRIDDEN = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
+
+/** Original prototype → the prototype with the capturing overrides on top of it. */
+const capturingProtos = new WeakMap<object, object>();
 
 /** Header names a GRIP proxy never passes on from an instruct response. */
 const STRIPPED = new Set(['connection', 'keep-alive', 'content-length', 'transfer-encoding', 'content-encoding']);
