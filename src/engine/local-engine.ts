@@ -152,7 +152,8 @@ export class LocalEngine implements Engine, HoldHost {
     hold.asking = true;
     const headers: Record<string, string | string[] | undefined> = {};
     // Client Grip-* headers never reach the app (Pushpin strips them).
-    for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith('grip-')) headers[k] = v;
+    // Nor does the body framing: the body itself is not sent again.
+    for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith('grip-') && k !== 'content-length' && k !== 'transfer-encoding') headers[k] = v;
     if (hold.prevIds.size > 0) headers['grip-last'] = encodeGripLast(Object.fromEntries(hold.prevIds)).join(', ');
     const url = (req as typeof req & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     log('long-poll: asking the app again: %s %s', req.method, url);
@@ -179,13 +180,16 @@ export class LocalEngine implements Engine, HoldHost {
         hold.respond(answer);
         return;
       }
-      hold.replace(ins, answer);
+      const capped = ins.channels.length > this.#maxChannels ? { ...ins, channels: ins.channels.slice(0, this.#maxChannels) } : ins;
+      hold.replace(capped, answer);
       const before = hold.subscribedTo ?? [];
-      const after = ins.channels.slice(0, this.#maxChannels).map((c) => c.name);
+      const after = capped.channels.map((c) => c.name);
       for (const name of before) if (!after.includes(name)) this.#hub.unsubscribe(name, hold);
       for (const name of after) this.#hub.subscribe(name, hold);
       hold.subscribedTo = after;
       this.#armResponseTimer(hold);
+      // Items published while the app was being asked are checked against the new hold.
+      hold.redeliverWaiting();
     });
   }
 
@@ -215,7 +219,7 @@ export class LocalEngine implements Engine, HoldHost {
 
   resubscribe(hold: StreamHold, instruction: Instruction): void {
     const before = hold.subscribedTo ?? [];
-    const after = instruction.channels.map((c) => c.name);
+    const after = instruction.channels.slice(0, this.#maxChannels).map((c) => c.name);
     for (const name of before) if (!after.includes(name)) this.#hub.unsubscribe(name, hold);
     hold.subscribedTo = after;
     const linked = instruction.nextLink !== undefined;
@@ -256,7 +260,9 @@ export class LocalEngine implements Engine, HoldHost {
     if (listener === undefined || this.#closed) return Promise.resolve(NO_REPLY);
     let target: URL;
     try {
-      target = new URL(link, new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`));
+      // Resolved against the client's URL, as Pushpin does (not a router-trimmed req.url).
+      const clientUrl = (req as typeof req & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+      target = new URL(link, new URL(clientUrl, `http://${req.headers.host ?? 'localhost'}`));
     } catch {
       return Promise.resolve(NO_REPLY);
     }

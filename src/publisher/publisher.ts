@@ -5,7 +5,7 @@ import { itemToJson } from '../protocol/publish-item';
 import type { HttpResponseFormat, HttpStreamFormat, PublishItem, WsMessageFormat } from '../protocol/types';
 import type { PublishTarget } from './target';
 import type { EventInput, EventStore, StoredEvent } from '../store/event-store';
-import { eventItem } from '../reliable/event-item';
+import { eventItem, sseBody } from '../reliable/event-item';
 
 /** Options of {@link Publisher.publish}. */
 export interface PublishOptions {
@@ -105,6 +105,8 @@ export class Publisher {
   async send(channel: string, event: EventInput): Promise<StoredEvent> {
     if (this.#store === undefined) throw new GripError('ERR_GRIP_INVALID_OPTION', 'Cannot send: this publisher has no event store (pass `store` to createPublisher).');
     if (this.#closed) throw new GripError('ERR_GRIP_CLOSED', 'Cannot send: the publisher was closed.');
+    // Everything the publish will need is checked before anything is stored.
+    if (typeof event === 'object' && event !== null && typeof event.data === 'string') sseBody({ channel, id: '0', prevId: undefined, data: event.data, time: 0, ...(event.type !== undefined && { type: event.type }) });
     const stored = await this.#store().append(channel, event);
     try {
       await this.publishItems([eventItem(stored)]);

@@ -152,7 +152,20 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
     if (req.grip === undefined || res.grip === undefined) throw new GripError('ERR_GRIP_NOT_INSTALLED', 'eventStream() needs the gripkit middleware: app.use(grip.middleware) before the route.');
     const url = fullUrl(req);
     const isLink = url.includes(`${LINK_PARAM}=`);
-    if (isLink && !o.signer.verify(url)) return fail(res, 403, 'Forbidden: this stream link is invalid or has expired; reconnect.');
+    if (isLink && !o.signer.verify(url)) {
+      if (Object.keys(req.grip.last).length > 0) {
+        // The proxy (or the local engine) following an expired link of a held
+        // stream: answer with nothing to hold and no link, which ends the stream
+        // at once (a 403 would be retried for half a minute). The client
+        // reconnects and is authorized again.
+        log('eventStream: link expired, ending the stream: %s', url);
+        res.statusCode = 200;
+        res.setHeader('Content-Type', 'text/event-stream');
+        res.end();
+        return;
+      }
+      return fail(res, 403, 'Forbidden: this stream link is invalid or has expired; reconnect.');
+    }
     let channels: readonly string[];
     let control: string | undefined;
     try {

@@ -185,6 +185,10 @@ export function checkEvent(channel: string, event: EventInput, maxEventBytes: nu
   if (event.type !== undefined && typeof event.type !== 'string') {
     throw new GripError('ERR_GRIP_INVALID_PUBLISH', `Cannot append to "${channel}": expected the event type to be a string, got ${describe(event.type)}.`);
   }
+  // A type is an SSE event name: a line break would end the line and could forge other fields.
+  if (event.type !== undefined && /[\r\n\0]/.test(event.type)) {
+    throw new GripError('ERR_GRIP_INVALID_PUBLISH', `Cannot append to "${channel}": the event type must not contain CR, LF or NUL, got ${JSON.stringify(event.type.slice(0, 80))}.`);
+  }
   // A UTF-16 unit is at most 3 bytes of UTF-8: short events need no byte count.
   const units = event.data.length + (event.type?.length ?? 0);
   const bytes = units * 3 <= maxEventBytes ? units : Buffer.byteLength(event.data) + (event.type === undefined ? 0 : Buffer.byteLength(event.type));

@@ -56,6 +56,8 @@ export class LinkFollower {
   #queue: PreparedItem[] = [];
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** The stream has been held (registered) at least once. */
+  #held = false;
   /** Channels subscribed with `filter=build-id`. */
   readonly #filtered = new Set<string>();
   /** Subscription meta (`Grip-Set-Meta`), merged over the hold's life. */
@@ -77,6 +79,9 @@ export class LinkFollower {
    * the last id published there means the origin is behind: fetch at once.
    */
   registered(ins: Instruction, first: boolean): void {
+    // A chain's first hold counts as the first registration too.
+    first ||= !this.#held;
+    this.#held = true;
     this.#link = ins.nextLink;
     this.#prevIds.clear();
     this.#channels = ins.channels.map((c) => c.name);

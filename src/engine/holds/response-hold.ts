@@ -38,6 +38,8 @@ export class ResponseHold implements Subscriber {
   readonly prevIds = new Map<string, string>();
   /** A re-request is under way: deliveries wait for its answer. */
   asking = false;
+  /** Items that arrived while asking (Pushpin queues up to 100). */
+  #waiting: PreparedItem[] = [];
   /** Channels this hold is subscribed to (engine bookkeeping). */
   subscribedTo: readonly string[] | undefined;
   /** The engine's timeout handle, cleared on release. */
@@ -73,7 +75,11 @@ export class ResponseHold implements Subscriber {
   deliver(item: PreparedItem): void {
     const r = item.response;
     // `close` is ignored for response holds.
-    if (r === undefined || this.#done || this.asking) return;
+    if (r === undefined || this.#done) return;
+    if (this.asking) {
+      if (this.#waiting.length < 100) this.#waiting.push(item);
+      return;
+    }
     const expected = this.prevIds.get(item.channel);
     if (r.action === 'hint' || (expected !== undefined && item.prevId !== expected)) {
       // The app's answer no longer follows the channel: ask it again.
@@ -84,6 +90,13 @@ export class ResponseHold implements Subscriber {
     const overridden = new Set(r.headers.map(([k]) => k.toLowerCase()));
     const headers = this.#timeout.headers.filter(([k]) => !overridden.has(k.toLowerCase())).concat(r.headers);
     this.#send(r.code, r.reason ?? reasonPhrase(r.code), headers, r.body);
+  }
+
+  /** After a re-request that held again: deliver what arrived meanwhile, checked against the new prev-ids. */
+  redeliverWaiting(): void {
+    const items = this.#waiting;
+    this.#waiting = [];
+    for (const item of items) this.deliver(item);
   }
 
   /** The hold timed out (or the engine is closing): send the held response. */

@@ -213,6 +213,7 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
     const s = item.stream;
     if (s === undefined || this.#released || s === 'hint') return;
     if (s === 'close') {
+      this.#follower?.stop();
       this.#host.release(this);
       this.#released = true;
       this.#raw.end();
