@@ -10,6 +10,7 @@
  * uses a real SSE parser (eventsource-parser).
  */
 import { connect, type Socket } from 'node:net';
+import { HeadReader } from './head';
 
 const enum Phase {
   Head,
@@ -21,7 +22,6 @@ const enum Phase {
   Done,
 }
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 export interface SseConnEvents {
   /** Status line and headers received. */
@@ -42,7 +42,7 @@ export class SseConn {
   closing = false;
   #events: SseConnEvents;
   #phase = Phase.Head;
-  #head: Buffer | undefined;
+  readonly #head = new HeadReader();
   #size = 0;
   #remaining = 0;
   // SSE line state
@@ -78,15 +78,10 @@ export class SseConn {
   #onData(buf: Buffer): void {
     let i = 0;
     if (this.#phase === Phase.Head) {
-      const all = this.#head === undefined ? buf : Buffer.concat([this.#head, buf]);
-      const end = all.indexOf(CRLFCRLF);
-      if (end < 0) {
-        this.#head = all;
-        return;
-      }
-      this.#head = undefined;
-      const head = all.toString('latin1', 0, end);
-      this.status = Number(head.slice(9, 12));
+      const h = this.#head.feed(buf);
+      if (h === undefined) return;
+      const head = h.text;
+      this.status = h.status;
       const chunked = /\r\ntransfer-encoding:[^\r]*chunked/i.test(head);
       this.#phase = chunked ? Phase.Size : Phase.Raw;
       this.#events.onHead(this, this.status);
@@ -94,8 +89,8 @@ export class SseConn {
         this.socket.destroy();
         return;
       }
-      buf = all;
-      i = end + 4;
+      buf = h.data;
+      i = h.bodyAt;
     }
     const len = buf.length;
     while (i < len) {

@@ -14,10 +14,10 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { HeadReader } from './head';
 
 const KEY = Buffer.from('gripkit-bench-ky').toString('base64'); // base64 of 16 bytes, the same for every connection
 const ACCEPT = createHash('sha1').update(`${KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 const OP_CONTINUATION = 0x0;
 const OP_TEXT = 0x1;
@@ -63,7 +63,7 @@ export class WsConn {
   closing = false;
   readonly #events: WsConnEvents;
   readonly #keep: boolean;
-  #head: Buffer | undefined;
+  readonly #head = new HeadReader();
   #upgraded = false;
   /** Bytes of a frame header split across reads. */
   #partial: Buffer | undefined;
@@ -104,15 +104,10 @@ export class WsConn {
   #onData(buf: Buffer): void {
     let i = 0;
     if (!this.#upgraded) {
-      const all = this.#head === undefined ? buf : Buffer.concat([this.#head, buf]);
-      const end = all.indexOf(CRLFCRLF);
-      if (end < 0) {
-        this.#head = all;
-        return;
-      }
-      this.#head = undefined;
-      const head = all.toString('latin1', 0, end);
-      const status = Number(head.slice(9, 12));
+      const h = this.#head.feed(buf);
+      if (h === undefined) return;
+      const head = h.text;
+      const status = h.status;
       const accept = /\r\nsec-websocket-accept:[ \t]*([^\r]*)/i.exec(head)?.[1]?.trim();
       if (status !== 101) this.headError = `status ${status}`;
       else if (accept !== ACCEPT) this.headError = `bad Sec-WebSocket-Accept ${String(accept)}`;
@@ -124,8 +119,8 @@ export class WsConn {
         return;
       }
       this.#upgraded = true;
-      buf = all;
-      i = end + 4;
+      buf = h.data;
+      i = h.bodyAt;
     }
     this.#frames(buf, i);
   }
