@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { log } from '../log';
-import { dispatchInProcess, requestListenerOf, type InProcessReply } from './in-process';
+import { dispatchInProcess, replyHeader, requestListenerOf, type InProcessReply } from './in-process';
 import { parseGripExtension, classifyOriginMessage, WS_KEEP_ALIVE_DEFAULT_SEC, WS_SEND_DELAYED_DEFAULT_SEC, type GripExtension, type ParsedControlMessage, type WsMessageType } from '../protocol/ws-control';
 import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_OPEN, wsClose } from '../protocol/ws-events';
 import type { WsEvent } from '../protocol/ws-events';
@@ -88,11 +88,6 @@ const NOT_FORWARDED = new Set([
   'keep-alive-interval',
 ]);
 
-
-const headerOf = (reply: Reply, name: string): string | undefined => {
-  for (const [k, v] of reply.headers) if (k === name) return v;
-  return undefined;
-};
 
 /** A socket's handshake headers as a WebSocket-over-HTTP request would carry them. */
 const forwardedHeaders = (req: IncomingMessage): IncomingHttpHeaders => {
@@ -313,7 +308,7 @@ class BridgedSocket implements Subscriber {
     socket.off('close', onEarlyClose);
     socket.off('error', onEarlyError);
 
-    const type = headerOf(reply, 'content-type');
+    const type = replyHeader(reply, 'content-type');
     if (reply.status !== 200 || type !== WS_EVENTS_CONTENT_TYPE) {
       if (reply.timedOut === true) {
         log('WebSocket local mode: connection %s refused: the app did not answer the OPEN within %d s', this.id, this.#bridge.requestTimeoutMs / 1000);
@@ -344,9 +339,9 @@ class BridgedSocket implements Subscriber {
       this.#enqueueFinal(WS_DISCONNECT);
       return;
     }
-    this.#grip = parseGripExtension(headerOf(reply, 'sec-websocket-extensions'));
+    this.#grip = parseGripExtension(replyHeader(reply, 'sec-websocket-extensions'));
     const extraHeaders = reply.headers.filter(([k]) => !NOT_IN_101.has(k) && !k.startsWith('set-meta-'));
-    remember({ protocol: headerOf(reply, 'sec-websocket-protocol'), extraHeaders });
+    remember({ protocol: replyHeader(reply, 'sec-websocket-protocol'), extraHeaders });
     // ws may still refuse the handshake (a bad Sec-WebSocket-Protocol): then the app hears DISCONNECT.
     let upgraded = false;
     const onRefused = (): void => {
@@ -511,7 +506,7 @@ class BridgedSocket implements Subscriber {
     if (events === undefined) {
       if (reply.timedOut === true) return this.#fail(`The app did not answer within ${this.#bridge.requestTimeoutMs / 1000} s`);
       if (reply.status !== 200) return this.#fail(`Bad reply from the app: status ${reply.status}`);
-      const type = headerOf(reply, 'content-type');
+      const type = replyHeader(reply, 'content-type');
       if (type !== WS_EVENTS_CONTENT_TYPE) return this.#fail(`Bad reply from the app: Content-Type ${type ?? '(none)'}`);
       try {
         events = decodeWsEvents(reply.body);

@@ -1,6 +1,5 @@
-import WebSocket from 'ws';
 import { useModes, type Mode } from './harness';
-import { WsClient, terminateAll } from '../helpers/ws-client';
+import { handshakeFailure as handshakeFailureAt, WsClient, terminateAll } from '../helpers/ws-client';
 
 /**
  * WebSockets, differentially: the same `ws` client script against the
@@ -14,11 +13,7 @@ const modes = useModes();
 
 const both = modes.both;
 
-const sockets: WebSocket[] = [];
-afterAll(() => {
-  for (const s of sockets) s.terminate();
-  terminateAll();
-});
+afterAll(() => terminateAll());
 
 /** Open `/ws` with a connection id and wait for the welcome message. */
 async function connect(m: Mode, id: string, query = '', protocols?: string[]): Promise<WsClient> {
@@ -48,22 +43,7 @@ async function publishUntil<T>(done: Promise<T>, publish: () => Promise<unknown>
 }
 
 /** The handshake answer of a refused upgrade: status and body ('unexpected-response'). */
-const handshakeFailure = (m: Mode, path: string): Promise<{ status: number; body: string }> =>
-  new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${m.baseUrl.replace(/^http/, 'ws')}${path}`);
-    sockets.push(ws);
-    ws.once('open', () => reject(new Error('unexpectedly accepted')));
-    ws.once('error', reject);
-    ws.once('unexpected-response', (req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body });
-        req.destroy();
-      });
-    });
-  });
+const handshakeFailure = (m: Mode, path: string): Promise<{ status: number; body: string }> => handshakeFailureAt(m.baseUrl, path);
 
 describe('differential: WebSockets look the same to clients in local mode and behind Pushpin', () => {
   it('accept: the handshake answer (status, selected subprotocol) and a welcome message', async () => {

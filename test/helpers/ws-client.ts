@@ -71,3 +71,25 @@ export class WsClient {
     await this.closed;
   }
 }
+
+/**
+ * Open a WebSocket that the server is expected to refuse, and resolve with the
+ * handshake answer (status and body). Rejects if the upgrade is accepted.
+ */
+export function handshakeFailure(base: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`);
+    open.push(ws);
+    ws.once('open', () => reject(new Error('unexpectedly accepted')));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body });
+        req.destroy();
+      });
+    });
+  });
+}

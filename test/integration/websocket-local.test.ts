@@ -18,7 +18,7 @@ import { log } from '../../src/log';
 import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
 import { until } from '../helpers/until';
-import { WsClient, terminateAll } from '../helpers/ws-client';
+import { handshakeFailure as handshakeFailureAt, WsClient, terminateAll } from '../helpers/ws-client';
 import { forEachMessage, wsCommand } from '../helpers/ws-commands';
 import { rawOriginScenarios, rawWsOrigin } from '../helpers/ws-raw-origin';
 
@@ -129,22 +129,7 @@ const open = async (path: string): Promise<WsClient> => {
   return c;
 };
 
-const handshakeFailure = (path: string): Promise<{ status: number; body: string }> =>
-  new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}${path}`);
-    clients.push(ws);
-    ws.once('open', () => reject(new Error('unexpectedly accepted')));
-    ws.once('error', reject);
-    ws.once('unexpected-response', (req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body });
-        req.destroy();
-      });
-    });
-  });
+const handshakeFailure = (path: string): Promise<{ status: number; body: string }> => handshakeFailureAt(server.url, path);
 
 /** Fake timers for the bridge's timeouts; sockets, `until` and promises keep running. */
 const fakeTimers = (): void => void jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });

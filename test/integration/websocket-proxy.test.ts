@@ -10,12 +10,11 @@
  */
 import type { RequestListener } from 'node:http';
 import express from 'express';
-import WebSocket from 'ws';
 import { createGrip, signGripSig, type Grip } from '../../src/index';
 import { startPushpin, type PushpinInstance } from '../../tools/pushpin';
 import { request } from '../helpers/http-client';
 import { listen, type Running } from '../helpers/servers';
-import { WsClient, terminateAll } from '../helpers/ws-client';
+import { handshakeFailure as handshakeFailureAt, WsClient, terminateAll } from '../helpers/ws-client';
 import { forEachMessage, wsCommand } from '../helpers/ws-commands';
 import { rawOriginScenarios, rawWsOrigin } from '../helpers/ws-raw-origin';
 
@@ -24,7 +23,6 @@ const SIG_KEY = 'changeme';
 let grip: Grip;
 let origin: Running;
 let pushpin: PushpinInstance;
-const clients: WebSocket[] = [];
 /** Errors that reached the Express error handler: the WebSocket route must never pass one on. */
 const handlerErrors: unknown[] = [];
 
@@ -84,7 +82,6 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of clients) c.terminate();
   terminateAll();
   await grip?.close();
   await pushpin?.stop();
@@ -106,22 +103,7 @@ describe('grip.websocket behind Pushpin', () => {
     expect(handlerErrors).toEqual([]);
   });
 
-  const handshakeFailure = (path: string): Promise<{ status: number; body: string }> =>
-    new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${pushpin.httpUrl.replace(/^http/, 'ws')}${path}`);
-      clients.push(ws);
-      ws.once('open', () => reject(new Error('unexpectedly accepted')));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (req, res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, body });
-          req.destroy();
-        });
-      });
-    });
+  const handshakeFailure = (path: string): Promise<{ status: number; body: string }> => handshakeFailureAt(pushpin.httpUrl, path);
 
   it('relays a rejection written by the handler (403 and body) as the handshake answer', async () => {
     expect(await handshakeFailure('/ws?deny=1')).toEqual({ status: 403, body: 'go away\n' });
