@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 
 type WriteCb = (err?: Error | null) => void;
 
@@ -44,7 +44,13 @@ function recordHead(res: ServerResponse, code: number, reasonOrHeaders?: unknown
 }
 
 type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
-const kCapture = Symbol('gripkit.capture');
+
+/**
+ * Each captured response's state. Kept beside the response, not on it: a
+ * property added to an Express response (whose prototype Express changed)
+ * gives it a hidden class of its own, a copy that costs microseconds.
+ */
+const captures = new WeakMap<ServerResponse, Capture>();
 
 /**
  * The interception state of one response. The handler's calls arrive through
@@ -62,6 +68,8 @@ class Capture implements RawResponse {
   handlerEnded = false;
   /** Whatever the engine keeps with this response (its hold). */
   owner: unknown = undefined;
+  /** Intercepted by the overrides on the framework's base prototype (else by overrides nearer the response, which the base's pass through). */
+  viaBase = false;
 
   constructor(res: ServerResponse, sink: CaptureSink, proto: Capture['proto']) {
     this.res = res;
@@ -118,10 +126,10 @@ class Passthrough implements CaptureSink {
   }
 }
 
-type Captured = ServerResponse & { [kCapture]: Capture };
+type Captured = ServerResponse;
 
 function capturedWriteHead(this: Captured, code: number, a?: unknown, b?: unknown): ServerResponse {
-  const c = this[kCapture];
+  const c = captures.get(this) as Capture;
   if (c.passthrough) return c.proto.writeHead.call(this, code, a, b) as ServerResponse;
   try {
     recordHead(this, code, a, b);
@@ -135,7 +143,7 @@ function capturedWriteHead(this: Captured, code: number, a?: unknown, b?: unknow
 }
 
 function capturedWrite(this: Captured, chunk: unknown, encOrCb?: unknown, cb?: unknown): boolean {
-  const c = this[kCapture];
+  const c = captures.get(this) as Capture;
   const enc = typeof encOrCb === 'string' ? (encOrCb as BufferEncoding) : undefined;
   const done = (typeof encOrCb === 'function' ? encOrCb : cb) as WriteCb | undefined;
   if (!c.handlerEnded) {
@@ -147,7 +155,7 @@ function capturedWrite(this: Captured, chunk: unknown, encOrCb?: unknown, cb?: u
 }
 
 function capturedEnd(this: Captured, chunk?: unknown, encOrCb?: unknown, cb?: unknown): ServerResponse {
-  const c = this[kCapture];
+  const c = captures.get(this) as Capture;
   if (typeof chunk === 'function') {
     cb = chunk;
     chunk = undefined;
@@ -163,30 +171,30 @@ function capturedEnd(this: Captured, chunk?: unknown, encOrCb?: unknown, cb?: un
 }
 
 function capturedFlushHeaders(this: Captured): void {
-  const c = this[kCapture];
+  const c = captures.get(this) as Capture;
   if (c.passthrough) c.proto.flushHeaders.call(this);
   else c.sink.onFlushHeaders();
 }
 
 /** The sink a response's writes currently go to, if it is captured. */
 export function capturedSink(res: ServerResponse): CaptureSink | undefined {
-  return (res as Partial<Captured>)[kCapture]?.sink;
+  return captures.get(res)?.sink;
 }
 
 /** What the engine stored with a captured response. */
 export function captureOwner(res: ServerResponse): unknown {
-  return (res as Partial<Captured>)[kCapture]?.owner;
+  return captures.get(res)?.owner;
 }
 
 /** Store `owner` with a captured response (the hold that now owns it). */
 export function setCaptureOwner(res: ServerResponse, owner: unknown): void {
-  const c = (res as Partial<Captured>)[kCapture];
+  const c = captures.get(res);
   if (c !== undefined) c.owner = owner;
 }
 
 /** Send a captured response's later writes to `sink`. */
 export function setCapturedSink(res: ServerResponse, sink: CaptureSink): void {
-  const c = (res as Partial<Captured>)[kCapture];
+  const c = captures.get(res);
   if (c !== undefined) c.sink = sink;
 }
 
@@ -202,20 +210,27 @@ export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResp
     // Someone already replaced these methods on the instance (a test double, an
     // in-process response): keep theirs as the originals, override on the instance.
     const c = new Capture(res, sink, { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders } as unknown as Capture['proto']);
-    own[kCapture] = c;
+    captures.set(res, c);
     own.writeHead = capturedWriteHead;
     own.write = capturedWrite;
     own.end = capturedEnd;
     own.flushHeaders = capturedFlushHeaders;
     return c;
   }
-  const c = new Capture(res, sink, Object.getPrototypeOf(res) as Capture['proto']);
-  // The overrides live on a prototype made once per original prototype (Express's
-  // app.response, say) and put between the response and it. Adding them as own
-  // properties instead costs several times more per response: Express's
-  // responses have a changed prototype, so V8 stores own properties added
-  // later in a slow dictionary.
-  const proto = c.proto as object;
+  const proto = Object.getPrototypeOf(res) as object;
+  const base = proto === ServerResponse.prototype ? undefined : frameworkBase(res, proto);
+  if (base !== undefined) {
+    // Express's responses: the overrides are already on the framework's base
+    // prototype (see frameworkBase); registering the capture is all it takes.
+    const c = new Capture(res, sink, Object.getPrototypeOf(base) as Capture['proto']);
+    c.viaBase = true;
+    captures.set(res, c);
+    return c;
+  }
+  const c = new Capture(res, sink, proto as Capture['proto']);
+  // The overrides live on a prototype made once per original prototype and
+  // put between the response and it (cheap for Node's own responses, whose
+  // hidden class is shared).
   let captured = capturingProtos.get(proto);
   if (captured === undefined) {
     captured = Object.create(proto, {
@@ -227,9 +242,72 @@ export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResp
     capturingProtos.set(proto, captured);
   }
   Object.setPrototypeOf(res, captured);
-  own[kCapture] = c;
+  captures.set(res, c);
   return c;
 }
+
+/**
+ * For a response whose prototype chain is a framework's (Express:
+ * res → app.response → express.response → ServerResponse.prototype), the
+ * base just above Node's prototype, carrying the capturing overrides for
+ * every response of the framework: captured ones are intercepted, the others
+ * (and those captured nearer the response, see captureResponse) pass straight
+ * on (one WeakMap lookup per call). Changing the
+ * prototype of each held response instead costs Express responses a copy of
+ * their hidden class (they have one of their own once Express has changed
+ * their prototype): microseconds and a kilobyte of garbage per hold.
+ * Undefined when the chain is not like that, when something on it defines
+ * these methods itself, or when the base has overrides of someone else's.
+ */
+function frameworkBase(res: ServerResponse, proto: object): object | undefined {
+  let base = frameworkBases.get(proto);
+  if (base === undefined) {
+    base = null;
+    let cur: object | null = proto;
+    for (let depth = 0; cur !== null && depth < 16; depth++) {
+      const up = Object.getPrototypeOf(cur) as object | null;
+      if (up === ServerResponse.prototype) {
+        base = installOverrides(cur) ? cur : null;
+        break;
+      }
+      cur = up;
+    }
+    frameworkBases.set(proto, base);
+  }
+  if (base === null) return undefined;
+  // The methods the handler will call must be the base's (nothing in between overrides them).
+  const r = res as unknown as Record<string, unknown>;
+  for (const name of OVERRIDDEN) if (r[name] !== (base as Record<string, unknown>)[name]) return undefined;
+  return base;
+}
+
+/** Put the pass-through-unless-captured overrides on `base`, once. False when it has such methods of its own already. */
+function installOverrides(base: object): boolean {
+  const b = base as Record<string, unknown>;
+  if (OVERRIDDEN.every((name) => typeof b[name] === 'function' && BASE_OVERRIDES.has(b[name] as Method))) return true;
+  if (OVERRIDDEN.some((name) => Object.prototype.hasOwnProperty.call(base, name)) || !Object.isExtensible(base)) return false;
+  const parent = Object.getPrototypeOf(base) as Record<string, Method>;
+  const via = (name: (typeof OVERRIDDEN)[number], captured: Method): Method => {
+    const fn = function (this: ServerResponse): unknown {
+      // eslint-disable-next-line prefer-rest-params -- passed on as they came, without an array per call
+      return (captures.get(this)?.viaBase === true ? captured : (parent[name] as Method)).apply(this, arguments as unknown as unknown[]);
+    };
+    BASE_OVERRIDES.add(fn);
+    return fn;
+  };
+  Object.defineProperties(base, {
+    writeHead: { value: via('writeHead', capturedWriteHead as Method), writable: true, configurable: true },
+    write: { value: via('write', capturedWrite as Method), writable: true, configurable: true },
+    end: { value: via('end', capturedEnd as Method), writable: true, configurable: true },
+    flushHeaders: { value: via('flushHeaders', capturedFlushHeaders as Method), writable: true, configurable: true },
+  });
+  return true;
+}
+
+/** Prototype → the framework base carrying the overrides (null: none usable). */
+const frameworkBases = new WeakMap<object, object | null>();
+/** The override functions put on framework bases. */
+const BASE_OVERRIDES = new WeakSet<Method>();
 
 const OVERRIDDEN = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
 

@@ -7,6 +7,7 @@ import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
 import { log } from '../log';
 import { requestGrip } from './request-grip';
 import { ResponseGrip } from './response-grip';
+import { setRequestGrip, setResponseGrip } from './slots';
 import './augment';
 
 /** A Connect/Express middleware function. */
@@ -41,8 +42,8 @@ export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
       res.end(NOT_PROXIED);
       return;
     }
-    req.grip = requestGrip(req, proxied);
-    res.grip = new ResponseGrip({ req, res }, engine, prefix);
+    setRequestGrip(req, requestGrip(req, proxied));
+    setResponseGrip(res, new ResponseGrip({ req, res }, engine, prefix));
     next();
   };
 

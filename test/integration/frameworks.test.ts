@@ -160,3 +160,129 @@ describe.each(frameworks)('%s', (_name, mount) => {
     }
   });
 });
+
+/**
+ * On Express, `req.grip` / `res.grip` are accessors on Express's base request
+ * and response prototypes and the held responses' interception lives there
+ * too (no per-request properties: see src/middleware/slots.ts). These are the
+ * cases that arrangement must get right.
+ */
+describe('Express: where req.grip, res.grip and the interception live', () => {
+  let grip: Grip;
+  const running: Running[] = [];
+
+  beforeEach(() => {
+    grip = createGrip({ gripUrl: '' });
+  });
+
+  afterEach(async () => {
+    await grip.close();
+    await Promise.all(running.splice(0).map((r) => r.close()));
+  });
+
+  const serve = async (app: RequestListener): Promise<string> => {
+    const r = await listen(app);
+    running.push(r);
+    return r.url;
+  };
+
+  it('holds in a mounted sub-app when the middleware is in the parent app', async () => {
+    const sub = express();
+    sub.get('/events', (req, res) => {
+      expect(req.grip.proxied).toBe(false);
+      res.grip.sse({ channels: 'sub' });
+      res.end('data: hello\n\n');
+    });
+    const parent = express();
+    parent.use(grip.middleware);
+    parent.use('/sub', sub);
+    const c = open(`${await serve(parent)}/sub/events`);
+    try {
+      expect((await c.head).status).toBe(200);
+      await c.waitFor((t) => t === 'data: hello\n\n', 'initial event');
+      await grip.publisher.publish('sub', 'published');
+      await c.waitFor((t) => t.endsWith('data: published\n\n'), 'the publish');
+    } finally {
+      c.close();
+    }
+    await until(() => grip.holdCount === 0);
+  });
+
+  it('leaves the responses of an app without the middleware alone', async () => {
+    // This app shares Express's base prototypes with the one that holds.
+    const other = express();
+    other.get('/json', (req, res) => {
+      res.set('X-Has-Grip', String(req.grip !== undefined || res.grip !== undefined));
+      res.json({ ok: true });
+    });
+    other.get('/stream', (_req, res) => {
+      res.write('a');
+      res.write(Buffer.from('b'));
+      res.end('c');
+    });
+    const held = express();
+    held.use(grip.middleware);
+    held.get('/sse', sseHandler);
+    const heldUrl = await serve(held);
+    const c = open(`${heldUrl}/sse?ch=x`);
+    try {
+      await c.waitFor((t) => t.includes('ready'), 'initial event');
+      const otherUrl = await serve(other);
+      const json = await request(`${otherUrl}/json`);
+      expect([json.status, json.body]).toEqual([200, '{"ok":true}']);
+      expect(json.headers).toEqual(expect.arrayContaining([['X-Has-Grip', 'false']]));
+      const streamed = await request(`${otherUrl}/stream`);
+      expect([streamed.status, streamed.body]).toEqual([200, 'abc']);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('holds when another middleware replaced res.write/res.end on the response first', async () => {
+    const app = express();
+    app.use(grip.middleware);
+    const seen: string[] = [];
+    app.use((_req, res, next) => {
+      // As compression-like middleware does: wrap the instance's methods.
+      const write = res.write;
+      const end = res.end;
+      res.write = function (this: typeof res, ...args: unknown[]) {
+        seen.push('write');
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } as typeof res.write;
+      res.end = function (this: typeof res, ...args: unknown[]) {
+        seen.push('end');
+        return (end as (...a: unknown[]) => typeof res).apply(this, args);
+      } as typeof res.end;
+      next();
+    });
+    app.get('/sse', sseHandler);
+    const c = open(`${await serve(app)}/sse?ch=wrapped`);
+    try {
+      await c.waitFor((t) => t === 'event: open\ndata: ready\n\n', 'initial event');
+      await grip.publisher.publish('wrapped', 'after');
+      await c.waitFor((t) => t.endsWith('data: after\n\n'), 'the publish');
+      // The interception sits in front of the wrapper: the handler's end() was
+      // taken, and the stream's first bytes went out through the wrapper's write.
+      expect(seen).toEqual(['write']);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('lets a handler replace req.grip / res.grip with its own value', async () => {
+    const app = express();
+    app.use(grip.middleware);
+    app.get('/own', (req, res) => {
+      (req as unknown as { grip: unknown }).grip = 'mine';
+      (res as unknown as { grip: unknown }).grip = 'also mine';
+      res.json([req.grip, res.grip]);
+    });
+    app.get('/fresh', (req, res) => {
+      res.json([typeof req.grip, res.grip.engine]);
+    });
+    const url = await serve(app);
+    expect((await request(`${url}/own`)).body).toBe('["mine","also mine"]');
+    expect((await request(`${url}/fresh`)).body).toBe('["object","local"]');
+  });
+});
