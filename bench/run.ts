@@ -3,6 +3,10 @@
  * and raw `ws` WebSocket baseline, same contract (bench/server/README.md),
  * same load client, one run.
  *
+ * The SSE part also opens the same N connections on plain Express without
+ * gripkit (bench/baseline/express-server.ts): a reference for connection
+ * setup, printed under the table.
+ *
  * Processes: this runner (orchestrates, reads /stats), one server at a time
  * (a fresh one for each part, SSE then WebSocket, so neither part's memory
  * figure reuses the other's freed memory), and the load client (holds the
@@ -36,8 +40,12 @@ const CONCURRENCY = 256; // connection attempts in flight while opening
 const SERVERS = {
   gripkit: 'bench/server/server.ts',
   baseline: 'bench/baseline/server.ts',
+  // Connection setup only: the same SSE route on plain Express, without gripkit (a reference, no target).
+  express: 'bench/baseline/express-server.ts',
 } as const;
 type Kind = keyof typeof SERVERS;
+/** The servers measured in full (BENCH_ONLY picks one). */
+const MEASURED = ['gripkit', 'baseline'] as const;
 const PARTS = ['sse', 'ws', 'store'] as const;
 type Part = (typeof PARTS)[number];
 
@@ -271,6 +279,31 @@ async function benchSse(kind: Kind, rpc: Rpc): Promise<Result> {
       verify,
       dropped,
     };
+  });
+}
+
+/**
+ * Connection setup on plain Express 5 without gripkit: the same warm-up, then
+ * N SSE connections opened by the same client with the same concurrency. Shows
+ * what an Express app gets on this machine at all (the `express` reference).
+ */
+async function benchExpressOpen(rpc: Rpc): Promise<{ connsPerSec: number; load: Load }> {
+  return withServer('express', 'sse', async ({ base, t, log }) => {
+    log(`warm-up (${cfg.warmN} connections)`);
+    await rpc.call({ cmd: 'open', transport: 'sse', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
+    await rpc.call({ cmd: 'close', keep: 0 }, 10_000);
+    await waitSubscribers(base, 0);
+    await stats(base, true);
+    log(`opening ${cfg.nBig} connections`);
+    const s0 = await stats(base);
+    const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
+      { cmd: 'open', transport: 'sse', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
+      130_000,
+    );
+    if (open.failed > 0) throw new Error(`express: ${open.failed} of ${cfg.nBig} connections failed (${open.firstError})`);
+    const s1 = await stats(base);
+    await rpc.call({ cmd: 'reset' }, 10_000);
+    return { connsPerSec: (open.opened / open.ms) * 1000, load: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(s1) - cpuUs(s0)) / 1000 } };
   });
 }
 
@@ -517,8 +550,8 @@ function machine(): string {
 async function main(): Promise<void> {
   console.log(`gripkit benchmark${QUICK ? ' (BENCH_QUICK)' : ''}: ${machine()}; load average ${loadavg()}`);
   const only = process.env.BENCH_ONLY as Kind | undefined;
-  if (only !== undefined && !(only in SERVERS)) throw new Error(`BENCH_ONLY must be one of ${Object.keys(SERVERS).join(', ')}`);
-  const kinds: Kind[] = only !== undefined ? [only] : ['gripkit', 'baseline'];
+  if (only !== undefined && !(MEASURED as readonly string[]).includes(only)) throw new Error(`BENCH_ONLY must be one of ${MEASURED.join(', ')}`);
+  const kinds: Kind[] = only !== undefined ? [only] : [...MEASURED];
   const parts = (process.env.BENCH_PARTS ?? PARTS.join(',')).split(',').map((x) => x.trim()) as Part[];
   if (!parts.includes('sse') && !parts.includes('ws')) return;
   if (parts.length === 0 || parts.some((x) => !PARTS.includes(x))) throw new Error(`BENCH_PARTS must list some of ${PARTS.join(', ')}`);
@@ -531,6 +564,7 @@ async function main(): Promise<void> {
       throw new Error(`the load client may open only ${nofile} files; ${cfg.nBig + 100} are needed. Raise the hard limit (ulimit -Hn) or use BENCH_QUICK=1.`);
     }
     const rounds: Partial<Record<Kind, Result[]>> = {};
+    const expressOpens: Array<{ connsPerSec: number; load: Load }> = [];
     const wsRounds: Partial<Record<Kind, WsResult[]>> = {};
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate the order so neither server always runs first.
@@ -540,6 +574,7 @@ async function main(): Promise<void> {
         if (parts.includes('ws')) (wsRounds[kind] ??= []).push(await benchWs(kind, client.rpc));
         console.log(`[${kind}] round ${round + 1}/${ROUNDS} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       }
+      if (parts.includes('sse') && only !== 'baseline') expressOpens.push(await benchExpressOpen(client.rpc));
     }
     const g = rounds.gripkit && best(rounds.gripkit);
     const b = rounds.baseline && best(rounds.baseline);
@@ -559,6 +594,14 @@ async function main(): Promise<void> {
       );
     }
     const busy = (l: Load): string => `client ${int((100 * l.clientCpuMs) / l.wallMs)}% / server ${int((100 * l.serverCpuMs) / l.wallMs)}% of one core`;
+    if (expressOpens.length > 0) {
+      const top = expressOpens.reduce((a, x) => (x.connsPerSec > a.connsPerSec ? x : a));
+      const share = g === undefined ? '' : `; gripkit reached ${int((100 * g.connsPerSec) / top.connsPerSec)}% of it`;
+      console.log(
+        `  reference: plain Express 5 without gripkit, same route, client and concurrency: ${int(top.connsPerSec)} connections/s at N=${int(cfg.nBig)} ` +
+          `(best of ${expressOpens.map((x) => int(x.connsPerSec)).join(', ')}; ${busy(top.load)})${share}`,
+      );
+    }
     for (const r of [g, b]) {
       if (r === undefined) continue;
       console.log(`  ${r.kind} CPU while opening: ${busy(r.openLoad)}; during throughput runs: ${r.tpLoad.map(busy).join('; ')}`);
@@ -573,7 +616,7 @@ async function main(): Promise<void> {
       );
     }
     if (process.env.BENCH_JSON) {
-      const raw = { machine: machine(), quick: QUICK, cfg, rounds, wsRounds, best: { gripkit: g, baseline: b, gripkitWs: gw, baselineWs: bw } };
+      const raw = { machine: machine(), quick: QUICK, cfg, rounds, wsRounds, expressOpens, best: { gripkit: g, baseline: b, gripkitWs: gw, baselineWs: bw } };
       writeFileSync(process.env.BENCH_JSON, JSON.stringify(raw, null, 2));
     }
     console.log(`  load average at the end: ${loadavg()} (other work on the machine skews every number)`);
