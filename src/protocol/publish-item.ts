@@ -31,6 +31,13 @@ const content = (v: string | Uint8Array | undefined, text: string, bin: string):
   throw invalid(`Expected ${text} to be a string or Uint8Array, got ${typeof v}.`);
 };
 
+const filtersJson = (f: { readonly contentFilters?: readonly string[] }, name: string): JsonObject => {
+  const v = f.contentFilters;
+  if (v === undefined) return {};
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`Expected ${name} contentFilters to be an array of strings, got ${JSON.stringify(v)}.`);
+  return { 'content-filters': [...v] };
+};
+
 const actionOf = (f: { readonly action?: PublishAction }, name: string, channel: string): PublishAction => {
   const a = f.action ?? 'send';
   if (!ACTIONS.has(a)) throw invalid(`Invalid publish item for channel ${JSON.stringify(channel)}: '${name}' action must be 'send', 'hint' or 'close', got ${JSON.stringify(a)}.`);
@@ -42,7 +49,7 @@ const httpStreamJson = (f: HttpStreamFormat, channel: string): JsonObject => {
   if (action === 'send' && f.content === undefined) {
     throw invalid(`Invalid publish item for channel ${JSON.stringify(channel)}: 'http-stream' needs content (or action 'close' / 'hint').`);
   }
-  return { ...content(f.content, 'content', 'content-bin'), ...(action !== 'send' ? { action } : {}) };
+  return { ...content(f.content, 'content', 'content-bin'), ...(action !== 'send' ? { action } : {}), ...filtersJson(f, 'http-stream') };
 };
 
 const httpResponseJson = (f: HttpResponseFormat, channel: string): JsonObject => {
@@ -60,6 +67,7 @@ const httpResponseJson = (f: HttpResponseFormat, channel: string): JsonObject =>
     ...(f.headers !== undefined ? { headers: Array.isArray(f.headers) ? headers : Object.fromEntries(headers) } : {}),
     ...content(f.body, 'body', 'body-bin'),
     ...(action !== 'send' ? { action } : {}),
+    ...filtersJson(f, 'http-response'),
   };
 };
 
@@ -76,6 +84,7 @@ const wsMessageJson = (f: WsMessageFormat, channel: string): JsonObject => {
     ...(action !== 'send' ? { action } : {}),
     ...(f.code !== undefined ? { code: f.code } : {}),
     ...(f.reason !== undefined ? { reason: f.reason } : {}),
+    ...filtersJson(f, 'ws-message'),
   };
 };
 
@@ -135,12 +144,12 @@ const str = (o: JsonObject, pn: string, key: string): string | undefined => {
   return typeof v === 'string' ? v : fail(`${pn} contains '${key}' with wrong type`);
 };
 
-const contentFilters = (o: JsonObject, pn: string): void => {
-  // Validated for parity; gripkit does not model content filters.
-  if (!has(o, 'content-filters')) return;
+const contentFilters = (o: JsonObject, pn: string): { contentFilters?: string[] } => {
+  if (!has(o, 'content-filters')) return {};
   const v = o['content-filters'];
   if (!Array.isArray(v)) fail(`${pn} contains 'content-filters' with wrong type`);
   for (const f of v as unknown[]) if (typeof f !== 'string') fail('content-filters contains element with wrong type');
+  return { contentFilters: v as string[] };
 };
 
 const parseAction = (o: JsonObject, pn: string): PublishAction => {
@@ -163,7 +172,7 @@ const parseHttpResponse = (v: unknown): HttpResponseFormat => {
   }
   const reason = str(v, pn, 'reason');
   const headers = has(v, 'headers') ? jsonHeaders(v.headers, pn, fail) : undefined;
-  contentFilters(v, pn);
+  const filters = contentFilters(v, pn);
   let body: string | Uint8Array;
   if (has(v, 'body-bin')) body = base64ToBytes(str(v, pn, 'body-bin') as string);
   else if (has(v, 'body')) body = str(v, pn, 'body') as string;
@@ -174,6 +183,7 @@ const parseHttpResponse = (v: unknown): HttpResponseFormat => {
     ...(reason !== undefined && reason !== '' ? { reason } : {}),
     ...(headers !== undefined ? { headers } : {}),
     body,
+    ...filters,
   };
 };
 
@@ -182,9 +192,9 @@ const parseHttpStream = (v: unknown): HttpStreamFormat => {
   if (!isJsonObject(v)) return fail(`${pn} is not an object`);
   const action = parseAction(v, pn);
   if (action !== 'send') return { action };
-  contentFilters(v, pn);
-  if (has(v, 'content-bin')) return { content: base64ToBytes(str(v, pn, 'content-bin') as string) };
-  if (has(v, 'content')) return { content: str(v, pn, 'content') as string };
+  const filters = contentFilters(v, pn);
+  if (has(v, 'content-bin')) return { content: base64ToBytes(str(v, pn, 'content-bin') as string), ...filters };
+  if (has(v, 'content')) return { content: str(v, pn, 'content') as string, ...filters };
   return fail(`${pn} does not contain 'content' or 'content-bin'`);
 };
 
@@ -205,8 +215,7 @@ const parseWsMessage = (v: unknown): WsMessageFormat => {
   if (action !== 'send') return { action };
   const type = str(v, pn, 'type');
   if (type !== undefined && !WS_TYPES.has(type)) fail(`${pn} contains 'type' with unknown value`);
-  contentFilters(v, pn);
-  const typed = type !== undefined ? { type: type as WsMessageFormat['type'] } : {};
+  const typed = { ...(type !== undefined ? { type: type as WsMessageFormat['type'] } : {}), ...contentFilters(v, pn) };
   if (has(v, 'content-bin')) return { ...typed, content: base64ToBytes(str(v, pn, 'content-bin') as string) };
   if (has(v, 'content')) return { ...typed, content: str(v, pn, 'content') as string };
   if (type === 'ping' || type === 'pong') return typed;

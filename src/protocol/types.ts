@@ -73,6 +73,12 @@ export interface HttpStreamFormat {
   readonly action?: PublishAction;
   /** Content written verbatim (strings are UTF-8). Not needed for `close`/`hint`. */
   readonly content?: string | Uint8Array;
+  /**
+   * Pushpin's `content-filters`: when given, a subscriber gets the item only if
+   * these equal its subscription's content filters (`build-id`, `var-subst`)
+   * exactly, in order.
+   */
+  readonly contentFilters?: readonly string[];
 }
 
 /** `http-response` format: completes response holds (long-polls). */
@@ -86,6 +92,12 @@ export interface HttpResponseFormat {
   readonly headers?: Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>;
   /** Body (strings are UTF-8). */
   readonly body?: string | Uint8Array;
+  /**
+   * Pushpin's `content-filters`: when given, a subscriber gets the item only if
+   * these equal its subscription's content filters (`build-id`, `var-subst`)
+   * exactly, in order.
+   */
+  readonly contentFilters?: readonly string[];
 }
 
 /** `ws-message` format: a WebSocket message or close. */
@@ -98,6 +110,12 @@ export interface WsMessageFormat {
   readonly code?: number;
   /** Close reason for `action: 'close'`. */
   readonly reason?: string;
+  /**
+   * Pushpin's `content-filters`: when given, a subscriber gets the item only if
+   * these equal its subscription's content filters (`build-id`, `var-subst`)
+   * exactly, in order.
+   */
+  readonly contentFilters?: readonly string[];
 }
 
 /** One publish item: a channel plus up to three formats. */
@@ -105,6 +123,7 @@ export interface PublishItem {
   readonly channel: string;
   readonly id?: string;
   readonly prevId?: string;
+  /** Publish meta read by the subscribers' delivery filters (`sender`, `skip_users`, `require_sub`). */
   readonly meta?: Readonly<Record<string, string>>;
   readonly noSeq?: boolean;
   readonly httpStream?: HttpStreamFormat;

@@ -81,6 +81,22 @@ describe('itemToJson', () => {
     errorOf(() => itemToJson({ channel: 'c', wsMessage: { type: 'blob' as 'text', content: 'x' } }));
     errorOf(() => itemToJson({ channel: 'c', meta: { a: 1 as unknown as string }, httpStream: { content: 'x' } }));
     errorOf(() => itemToJson({ channel: 'c', httpStream: { content: 5 as unknown as string } }));
+    errorOf(() => itemToJson({ channel: 'c', httpStream: { content: 'x', contentFilters: 'var-subst' as unknown as string[] } }));
+    errorOf(() => itemToJson({ channel: 'c', wsMessage: { content: 'x', contentFilters: [1 as unknown as string] } }));
+  });
+
+  it('writes content-filters in each format', () => {
+    const json = itemToJson({
+      channel: 'c',
+      httpStream: { content: 'x', contentFilters: ['var-subst'] },
+      httpResponse: { body: 'y', contentFilters: [] },
+      wsMessage: { content: 'z', contentFilters: ['build-id', 'var-subst'] },
+    });
+    expect(json.formats).toEqual({
+      'http-stream': { content: 'x', 'content-filters': ['var-subst'] },
+      'http-response': { body: 'y', 'content-filters': [] },
+      'ws-message': { content: 'z', 'content-filters': ['build-id', 'var-subst'] },
+    });
   });
 });
 
@@ -121,6 +137,13 @@ describe('publishBodyToJson', () => {
         httpStream: { content: bytes('bin') },
         httpResponse: { code: 201, reason: 'Made', headers: [['X-P', '1']], body: 'b' },
         wsMessage: { type: 'binary', content: bytes('w') },
+      },
+      {
+        channel: 'f',
+        meta: { skip_users: 'a, b', require_sub: 'g' },
+        httpStream: { content: 's', contentFilters: ['var-subst'] },
+        httpResponse: { body: 'r', contentFilters: [] },
+        wsMessage: { type: 'text', content: 'w', contentFilters: ['build-id', 'var-subst'] },
       },
       { channel: 'c', httpStream: { action: 'close' }, wsMessage: { action: 'close', code: 1000, reason: 'bye' } },
     ];
