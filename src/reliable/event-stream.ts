@@ -36,6 +36,9 @@ export interface EventStreamOptions {
    * access was revoked. (A close published on an event channel itself does
    * not end a reliable stream: it has no `prev-id`, so the proxy takes it
    * for a gap.) Kept in the signed next links; counts toward the 20 channels.
+   * A reader still paging through a long replay is cut off too: each page then
+   * holds on this channel, which behind Pushpin costs about 100 ms per page
+   * (docs/reliability.md, revoking access during a long replay).
    */
   readonly control?: (req: IncomingMessage) => string | undefined;
   /** Most events per channel in one response; more are sent in further pages (next links). A page also stops before 90,000 bytes (Pushpin's limit on a held response's body is 100,000 bytes). Default 1000. */
@@ -221,7 +224,21 @@ export function eventStreamHandler(store: () => EventStore, prefix: string, opti
     if (page.more) {
       // More than a page to replay: send this page, and let the proxy fetch the next one.
       base.searchParams.set('lastEventId', formatCursor(channels, cursor));
-      res.grip.instruct({ channels: [], nextLink: { uri: withLinkNonce(o.signer.sign(base.pathname + base.search)) } });
+      const uri = withLinkNonce(o.signer.sign(base.pathname + base.search));
+      if (control === undefined) {
+        // No hold: the proxy fetches the next page as soon as this one is sent.
+        res.grip.instruct({ channels: [], nextLink: { uri } });
+      } else {
+        // A page that can be cut off: Pushpin applies a close only to a stream
+        // hold subscribed to the channel (a response without a hold subscribes
+        // nothing, and one that only follows its link never looks at what was
+        // published). So the page holds on the control channel, and its link
+        // timeout of 0 makes the proxy fetch the next page at once (through
+        // Pushpin's update limiter: about 100 ms, at most 10 fetches a second
+        // per Pushpin). A close that arrives while a page is being fetched ends
+        // the stream right after that page. See docs/reliability.md.
+        res.grip.instruct({ hold: 'stream', channels: [{ name: control }], nextLink: { uri, timeoutSec: 0 } });
+      }
       // A page arriving at a stream that is already held (a recovery) goes through build-id.
       res.end(recovery ? escapeBuildId(page.text) : page.text);
       return;

@@ -34,8 +34,44 @@ function eventsApp(grip: Grip, log: OriginLog): RequestListener {
       keepAliveMs: false,
     }),
   );
+  // Page requests of a revocable stream wait here while a test holds them back (see gatePages).
+  app.use('/revocable', (req, _res, next) => {
+    const control = (req as express.Request).query['gripkit-control'];
+    const gate = typeof control === 'string' && (req as express.Request).query.lastEventId !== undefined ? pageGates.get(control) : undefined;
+    if (gate === undefined) return next();
+    pageGates.delete(control as string);
+    gate.reached();
+    void gate.opened.then(() => next());
+  });
+  app.get(
+    '/revocable/:ch',
+    grip.eventStream({
+      channels: (req) => (req as express.Request).params.ch as string,
+      authorize: (req) => ['ann', 'bob'].includes(String(req.headers['x-user'])),
+      control: (req) => `user-${String(req.headers['x-user'])}-${String((req as express.Request).params.ch)}`,
+      pageSize: 2,
+      keepAliveMs: false,
+    }),
+  );
   app.get('/poll/:ch', grip.eventPoll({ channel: (req) => (req as express.Request).params.ch as string, timeoutMs: 5000 }));
   return app as unknown as RequestListener;
+}
+
+/** Page requests held back at the origin, by the stream's control channel (one page each). */
+const pageGates = new Map<string, { reached: () => void; opened: Promise<void> }>();
+
+/**
+ * Hold back the next page request of the streams on `control` at the origin:
+ * `reached` resolves when it arrives (the proxy, or the local engine, is
+ * fetching the page), and it goes on to the route after `open()`.
+ */
+function gatePages(control: string): { reached: Promise<void>; open: () => void } {
+  let reached!: () => void;
+  let open!: () => void;
+  const arrived = new Promise<void>((resolve) => (reached = resolve));
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  pageGates.set(control, { reached, opened });
+  return { reached: arrived, open };
 }
 
 const modes = useModes(eventsApp);
@@ -192,6 +228,32 @@ describe('differential: event streams from the store', () => {
     expect(l).toEqual({ ended: 'id: 1\ndata: one\n\n', eve: 403, back: 'id: 2\ndata: two\n\n' });
     expect(p).toEqual(l);
   });
+
+  it('endStreams() cuts off a reader that is still paging through a long replay; a reader still allowed pages on and goes live', async () => {
+    const [l, p] = await both(async (m, ch) => {
+      for (let i = 1; i <= 7; i++) await send(m, ch, `e${i}`);
+      // Four pages each (2 + 2 + 2 + 1 events). Ann's second page is held at
+      // the origin until her access has been revoked, so the close arrives while
+      // that page is being fetched.
+      const gate = gatePages(`user-ann-${ch}`);
+      const ann = open(`${m.baseUrl}/revocable/${ch}`, { headers: { 'X-User': 'ann', 'Last-Event-ID': '0' } });
+      const bob = open(`${m.baseUrl}/revocable/${ch}`, { headers: { 'X-User': 'bob', 'Last-Event-ID': '0' } });
+      await ann.waitFor((t) => t.includes('e2'));
+      await gate.reached;
+      await m.grip.publisher.endStreams(`user-ann-${ch}`);
+      gate.open();
+      const ended = await ann.done;
+      await bob.waitFor((t) => t.includes('e7'));
+      await send(m, ch, 'e8');
+      const bobBody = await bob.waitFor((t) => t.includes('e8'));
+      const bobHead = await bob.head;
+      bob.close();
+      return { ann: normalise(ended), bob: normalise({ ...bobHead, body: bobBody }) };
+    }, 'revoke-paging');
+    const events = (n: number): string => Array.from({ length: n }, (_, i) => `id: ${i + 1}\ndata: e${i + 1}\n\n`).join('');
+    expect(l).toMatchObject({ ann: { status: 200, body: events(4) }, bob: { status: 200, body: events(8) } });
+    expect(p).toEqual(l);
+  }, 30_000);
 
   it('bad input: a malformed Last-Event-ID gets 400, an unauthorized channel 403 and no data', async () => {
     const [l, p] = await both(async (m, ch) => {
