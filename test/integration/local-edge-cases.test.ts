@@ -11,6 +11,7 @@ let app: Running;
 let release: () => void = () => {};
 let entered: () => void = () => {};
 let caught: unknown;
+let zeroFetches = 0;
 
 beforeEach(async () => {
   grip = createGrip({ gripUrl: '' });
@@ -37,6 +38,16 @@ beforeEach(async () => {
     res.writeHead(99);
     res.end();
   });
+  // A held stream whose next link has timeout=0, and the link it fetches.
+  a.get('/zero-link', (_req, res) => {
+    res.grip.instruct({ hold: 'stream', channels: [{ name: 'zero' }], nextLink: { uri: '/zero-next', timeoutSec: 0 } });
+    res.type('text/plain').end('first\n');
+  });
+  a.get('/zero-next', (_req, res) => {
+    zeroFetches++;
+    res.grip.instruct({ hold: 'stream', channels: [{ name: 'zero' }] });
+    res.type('text/plain').end('next\n');
+  });
   a.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     res.status(500).type('text/plain').send(err.message);
   });
@@ -58,6 +69,24 @@ describe('local mode edge cases', () => {
     const r = await c.done;
     expect([r.status, r.body]).toEqual([200, '{"late":true}']);
     expect(grip.holdCount).toBe(0);
+  });
+
+  it('fetches a held stream\'s link with timeout=0 after 100 ms, as Pushpin\'s limiter spaces them', async () => {
+    zeroFetches = 0;
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const c = open(`${app.url}/zero-link`);
+    try {
+      await c.waitFor((t) => t === 'first\n', 'the first body');
+      jest.advanceTimersByTime(99);
+      await new Promise((r) => setImmediate(r));
+      expect(zeroFetches).toBe(0);
+      jest.advanceTimersByTime(1);
+      await c.waitFor((t) => t === 'first\nnext\n', 'the linked body');
+      expect(zeroFetches).toBe(1);
+    } finally {
+      jest.useRealTimers();
+      c.close();
+    }
   });
 
   it('refuses a second instruction once the response is held', async () => {

@@ -7,6 +7,11 @@ import type { PreparedItem } from '../prepared-item';
 
 /** Pushpin's default next-link timeout, in seconds. */
 const DEFAULT_LINK_TIMEOUT_SEC = 120;
+/**
+ * A link with `timeout=0`: Pushpin 1.36 fetches it at once through its update
+ * limiter, which was measured to space such fetches about 100 ms apart.
+ */
+const ZERO_TIMEOUT_DELAY_MS = 100;
 /** Items queued while a link is being fetched (Pushpin's limit). */
 const MAX_QUEUED = 100;
 /** Pushpin retries a failed link fetch 5 times, after 1, 2, 4, 8 and 16 s (plus up to 1 s). */
@@ -268,7 +273,7 @@ export class LinkFollower {
     clearTimeout(this.#timer);
     const link = this.#link;
     if (link === undefined || this.#channels.length === 0) return;
-    const ms = Math.max(1, link.timeoutSec ?? DEFAULT_LINK_TIMEOUT_SEC) * 1000;
+    const ms = link.timeoutSec === 0 ? ZERO_TIMEOUT_DELAY_MS : Math.max(1, link.timeoutSec ?? DEFAULT_LINK_TIMEOUT_SEC) * 1000;
     this.#timer = setTimeout(() => {
       if (this.#stream.released) return;
       if (this.#channels.every((c) => this.#heard.has(c))) {
