@@ -17,6 +17,14 @@ export interface PreparedItem {
   readonly response: PreparedResponse | undefined;
   /** The ws-message format (consumed by WebSocket holds). */
   readonly ws: PreparedWsMessage | undefined;
+  /** Publish meta, read by subscriptions with delivery filters. */
+  readonly meta: Readonly<Record<string, string>> | undefined;
+  /** The http-stream format's `content-filters`, when listed. */
+  readonly streamFilters: readonly string[] | undefined;
+  /** The http-response format's `content-filters`, when listed. */
+  readonly responseFilters: readonly string[] | undefined;
+  /** The ws-message format's `content-filters`, when listed. */
+  readonly wsFilters: readonly string[] | undefined;
   /** `stream` framed as one HTTP/1.1 chunk, made by the first stream hold that needs it. */
   chunk?: Buffer;
   /** `ws` as one WebSocket frame, made by the first WebSocket that needs it. */
@@ -34,7 +42,8 @@ export function runChunks(run: PreparedRun): Buffer | null {
   const parts: Buffer[] = [];
   for (const item of run.items) {
     const s = item.stream;
-    if (!Buffer.isBuffer(s)) return (run.chunks = null);
+    // An item with content-filters is checked per subscriber.
+    if (!Buffer.isBuffer(s) || item.streamFilters !== undefined) return (run.chunks = null);
     if (s.length > 0) parts.push(chunkOf(item, s));
   }
   return (run.chunks = Buffer.concat(parts));
@@ -111,5 +120,10 @@ export function prepareItem(item: PublishItem): PreparedItem {
             code: w.code,
             reason: w.reason,
           },
+    meta: item.meta,
+    // Pushpin reads content-filters of a `send` only.
+    streamFilters: s !== undefined && (s.action ?? 'send') === 'send' ? s.contentFilters : undefined,
+    responseFilters: r !== undefined && (r.action ?? 'send') === 'send' ? r.contentFilters : undefined,
+    wsFilters: w !== undefined && (w.action ?? 'send') === 'send' ? w.contentFilters : undefined,
   };
 }

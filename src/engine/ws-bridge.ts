@@ -19,6 +19,9 @@ import type { WsEvent } from '../protocol/ws-events';
 import type { Hub, Subscriber } from './hub';
 import type { PreparedItem, PreparedWsMessage } from './prepared-item';
 import { WsTimedSends, type TimedMessage } from './ws-timed-sends';
+import { applyContentFilters, channelFilters, contentFiltersMatch, dropByDeliveryFilters, NO_CONTENT_FILTERS, type ChannelFilters } from '../protocol/filters';
+
+const NO_META: ReadonlyMap<string, string> = new Map();
 
 
 
@@ -280,6 +283,10 @@ class BridgedSocket implements Subscriber {
   /** Connection meta, made on the first set-meta. */
   #meta: Map<string, string> | undefined;
   readonly #channels = new Set<string>();
+  /** Channels subscribed with known filters (`c:` subscribe `filters`); made on the first. */
+  #subFilters: Map<string, ChannelFilters> | undefined;
+  /** Connection meta for the filters (`set-meta` control messages); not the Meta-* headers. */
+  #filterMeta: Map<string, string> | undefined;
   #grip: GripExtension = { enabled: false, prefix: 'm:' };
   #keepAliveMs = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -636,17 +643,24 @@ class BridgedSocket implements Subscriber {
           return;
         }
         this.#channels.add(m.channel);
+        {
+          const f = channelFilters(m.filters);
+          if (f !== undefined) (this.#subFilters ??= new Map()).set(m.channel, f);
+        }
         this.#bridge.hub.subscribe(m.channel, this);
         return;
       case 'unsubscribe':
         if (this.#channels.delete(m.channel)) this.#bridge.hub.unsubscribe(m.channel, this);
+        this.#subFilters?.delete(m.channel);
         return;
       case 'detach':
         this.#detach();
         return;
       case 'set-meta':
         // Connection meta for Pushpin's publish filters; not the Meta-* request headers.
-        log('WebSocket local mode: connection %s: set-meta control message ignored (publish filters are not applied in local mode)', this.id);
+        // As in Pushpin, no value deletes the key and an empty value is kept.
+        if (m.value === undefined) this.#filterMeta?.delete(m.name);
+        else (this.#filterMeta ??= new Map()).set(m.name, m.value);
         return;
       case 'keep-alive': {
         const content = m.contentBin ?? (m.content === undefined ? undefined : Buffer.from(m.content));
@@ -721,6 +735,16 @@ class BridgedSocket implements Subscriber {
       return;
     }
     if (m.action === 'hint') return;
+    if (item.wsFilters !== undefined || this.#subFilters !== undefined) {
+      const content = this.#filtered(item, m.content);
+      if (content === undefined) return;
+      if (content !== m.content) {
+        // Content made for this client alone.
+        this.#out(ws, m.type, content);
+        this.#dropIfSlow(ws);
+        return;
+      }
+    }
     const socket = (ws as unknown as { _socket?: Duplex })._socket;
     if (socket !== undefined && (m.type === 'text' || m.type === 'binary')) {
       // No extension is ever negotiated and nothing is queued in ws's sender
@@ -731,9 +755,36 @@ class BridgedSocket implements Subscriber {
     } else {
       this.#out(ws, m.type, m.content);
     }
+    this.#dropIfSlow(ws);
+  }
+
+  #dropIfSlow(ws: WebSocket): void {
     if (ws.bufferedAmount > this.#bridge.maxBufferedBytes) {
       log('WebSocket local mode: connection %s dropped: over %d bytes queued for a slow client', this.id, this.#bridge.maxBufferedBytes);
       ws.terminate();
+    }
+  }
+
+  /**
+   * Pushpin's filters for a WebSocket (grip-protocol.md §3.5), as 1.36 applies
+   * them: content-filters that do not match, a delivery filter or a filter
+   * error drop the message (the connection stays). Undefined: dropped.
+   */
+  #filtered(item: PreparedItem, content: Buffer): Buffer | undefined {
+    const f = this.#subFilters?.get(item.channel);
+    if (item.wsFilters !== undefined && !contentFiltersMatch(f?.content ?? NO_CONTENT_FILTERS, item.wsFilters)) return undefined;
+    if (f === undefined) return content;
+    const meta = this.#filterMeta ?? NO_META;
+    // Pushpin 1.36 gives a WebSocket's filters no view of its subscriptions:
+    // require-sub drops every message that names a channel, subscribed or not.
+    if (dropByDeliveryFilters(f, meta, item.meta, () => false)) return undefined;
+    if (f.content.length === 0) return content;
+    try {
+      // build-id is not applied to WebSockets in local mode.
+      return applyContentFilters(content, f.content, meta);
+    } catch (err) {
+      log('WebSocket local mode: connection %s: message dropped: filter error: %s', this.id, (err as Error).message);
+      return undefined;
     }
   }
 

@@ -1,5 +1,6 @@
 import { log } from '../../log';
 import { applyBuildId, BUILD_ID_FILTER, BuildIdError, ID_FORMAT_META, renderIdFormat } from '../../protocol/build-id';
+import { applyContentFilters, channelFilters, contentFiltersMatch, dropByDeliveryFilters, holdMeta, NO_CONTENT_FILTERS, type ChannelFilters } from '../../protocol/filters';
 import { parseInstruction } from '../../protocol/grip-headers';
 import type { Instruction, NextLinkSpec } from '../../protocol/types';
 import type { InProcessReply } from '../in-process';
@@ -63,8 +64,10 @@ export class LinkFollower {
   #timer: NodeJS.Timeout | undefined;
   /** The stream has been held (registered) at least once. */
   #held = false;
-  /** Channels subscribed with `filter=build-id`. */
-  readonly #filtered = new Set<string>();
+  /** Channels subscribed with known filters, and what those are. */
+  readonly #filters = new Map<string, ChannelFilters>();
+  /** A channel is subscribed with `filter=build-id` (linked bodies are then filtered). */
+  #buildId = false;
   /** Subscription meta (`Grip-Set-Meta`), merged over the hold's life. */
   readonly #meta = new Map<string, string>();
 
@@ -92,9 +95,15 @@ export class LinkFollower {
     this.#channels = ins.channels.map((c) => c.name);
     for (const c of ins.channels) if (c.prevId !== undefined) this.#prevIds.set(c.name, c.prevId);
     this.#heard.clear();
-    this.#filtered.clear();
-    for (const c of ins.channels) if (c.filters?.includes(BUILD_ID_FILTER) === true) this.#filtered.add(c.name);
-    if (ins.meta !== undefined) for (const [k, v] of Object.entries(ins.meta)) this.#meta.set(k, v);
+    this.#filters.clear();
+    this.#buildId = false;
+    for (const c of ins.channels) {
+      const f = channelFilters(c.filters);
+      if (f === undefined) continue;
+      this.#filters.set(c.name, f);
+      if (f.content.includes(BUILD_ID_FILTER)) this.#buildId = true;
+    }
+    holdMeta(ins.meta, this.#meta);
     this.#armTimer();
     if (first) {
       for (const [channel, prevId] of this.#prevIds) {
@@ -136,18 +145,29 @@ export class LinkFollower {
       else this.#prevIds.delete(item.channel);
     }
     this.#heard.add(item.channel);
-    if (this.#filtered.has(item.channel) && Buffer.isBuffer(item.stream)) {
-      let content: Buffer;
-      try {
-        content = applyBuildId(item.stream, () => this.#renderId());
-      } catch (err) {
-        this.#stream.end(`filter error: build-id: ${(err as Error).message}`);
-        return;
-      }
-      if (content.length > 0) this.#stream.writeBytes(content);
+    const f = this.#filters.get(item.channel);
+    // Pushpin: content-filters equality, then delivery filters, then content filters.
+    if (item.streamFilters !== undefined && !contentFiltersMatch(f?.content ?? NO_CONTENT_FILTERS, item.streamFilters)) {
+      this.#stream.end(`content filters ${JSON.stringify(item.streamFilters)} do not match the subscription's`);
       return;
     }
-    this.#stream.writeItem(item);
+    if (f === undefined || !Buffer.isBuffer(item.stream)) {
+      this.#stream.writeItem(item);
+      return;
+    }
+    if (dropByDeliveryFilters(f, this.#meta, item.meta, (ch) => this.#channels.includes(ch))) return;
+    if (f.content.length === 0) {
+      this.#stream.writeItem(item);
+      return;
+    }
+    let content: Buffer;
+    try {
+      content = applyContentFilters(item.stream, f.content, this.#meta, (c) => applyBuildId(c, () => this.#renderId()));
+    } catch (err) {
+      this.#stream.end(`filter error: ${(err as Error).message}`);
+      return;
+    }
+    if (content.length > 0) this.#stream.writeBytes(content);
   }
 
   #renderId(): string {
@@ -221,7 +241,7 @@ export class LinkFollower {
       let body = reply.body;
       // As Pushpin 1.36 does: a linked body is filtered by the subscription it
       // arrives to, not by the instructions it carries.
-      if (this.#filtered.size > 0) {
+      if (this.#buildId) {
         try {
           body = applyBuildId(body, undefined);
         } catch (e) {
@@ -260,7 +280,8 @@ export class LinkFollower {
     }
     if (this.#channels.length > 0) stream.resubscribe({ channels: [] });
     this.#channels = [];
-    this.#filtered.clear();
+    this.#filters.clear();
+    this.#buildId = false;
     // Pushpin 1.36 keeps the prev-ids: the chained requests still carry Grip-Last.
     this.chain(ins.nextLink);
   }

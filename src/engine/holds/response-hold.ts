@@ -5,6 +5,20 @@ import { replaceHeaders, type RawResponse } from '../capture';
 import { log } from '../../log';
 import type { Subscriber } from '../hub';
 import type { PreparedItem } from '../prepared-item';
+import { applyContentFilters, channelFilters, contentFiltersMatch, dropByDeliveryFilters, holdMeta, NO_CONTENT_FILTERS, type ChannelFilters } from '../../protocol/filters';
+
+/** Pushpin's answer to a long-poll whose delivery failed (a filter error, content-filters that do not match). */
+const PROXY_ERROR_BODY = Buffer.from('Error while proxying to origin.\n', 'latin1');
+
+/** Channel → known filters of `ins`; undefined when no channel has any (the unfiltered path). */
+const filtersOf = (ins: Instruction): Map<string, ChannelFilters> | undefined => {
+  let out: Map<string, ChannelFilters> | undefined;
+  for (const c of ins.channels) {
+    const f = channelFilters(c.filters);
+    if (f !== undefined) (out ??= new Map()).set(c.name, f);
+  }
+  return out;
+};
 
 /** What a response hold needs from its engine. */
 export interface ResponseHoldHost {
@@ -45,6 +59,10 @@ export class ResponseHold implements Subscriber {
   /** The engine's timeout handle, cleared on release. */
   timer: NodeJS.Timeout | undefined;
   #done = false;
+  /** Channels held with known filters; undefined when there are none. */
+  #filters: Map<string, ChannelFilters> | undefined;
+  /** Subscription meta (`Grip-Set-Meta`), for the filters. */
+  #meta: Map<string, string> | undefined;
 
   constructor(host: ResponseHoldHost, res: ServerResponse, raw: RawResponse, instruction: Instruction, timeout: TimeoutResponse) {
     this.host = host;
@@ -53,6 +71,12 @@ export class ResponseHold implements Subscriber {
     this.instruction = instruction;
     this.#timeout = timeout;
     for (const c of instruction.channels) if (c.prevId !== undefined) this.prevIds.set(c.name, c.prevId);
+    this.#setFilters(instruction);
+  }
+
+  #setFilters(instruction: Instruction): void {
+    this.#filters = filtersOf(instruction);
+    this.#meta = this.#filters === undefined ? undefined : holdMeta(instruction.meta);
   }
 
   /** The client's original response. */
@@ -70,6 +94,7 @@ export class ResponseHold implements Subscriber {
     this.#timeout = timeout;
     this.prevIds.clear();
     for (const c of instruction.channels) if (c.prevId !== undefined) this.prevIds.set(c.name, c.prevId);
+    this.#setFilters(instruction);
   }
 
   deliver(item: PreparedItem): void {
@@ -87,9 +112,38 @@ export class ResponseHold implements Subscriber {
       return;
     }
     if (r.action !== 'send') return;
+    let body = r.body;
+    // Pushpin: content-filters equality, then delivery filters, then content filters; a failure is a 502.
+    const f = this.#filters?.get(item.channel);
+    if (item.responseFilters !== undefined && !contentFiltersMatch(f?.content ?? NO_CONTENT_FILTERS, item.responseFilters)) {
+      log('long-poll: content filters %j do not match the subscription: 502', item.responseFilters);
+      this.proxyError();
+      return;
+    }
+    if (f !== undefined) {
+      const meta = this.#meta as Map<string, string>;
+      if (dropByDeliveryFilters(f, meta, item.meta, (ch) => this.instruction.channels.some((c) => c.name === ch))) return;
+      if (f.content.length > 0) {
+        try {
+          // build-id is not applied to long-polls in local mode (it needs the stream's ids).
+          body = applyContentFilters(body, f.content, meta);
+        } catch (err) {
+          log('long-poll: filter error: %s: 502', (err as Error).message);
+          this.proxyError();
+          return;
+        }
+      }
+    }
     const overridden = new Set(r.headers.map(([k]) => k.toLowerCase()));
     const headers = this.#timeout.headers.filter(([k]) => !overridden.has(k.toLowerCase())).concat(r.headers);
-    this.#send(r.code, r.reason ?? reasonPhrase(r.code), headers, r.body);
+    this.#send(r.code, r.reason ?? reasonPhrase(r.code), headers, body);
+  }
+
+  /** Pushpin's 502 for a delivery that failed: only Content-Type and Content-Length, no Date. */
+  proxyError(): void {
+    if (this.#done) return;
+    this.#res.sendDate = false;
+    this.#send(502, 'Bad Gateway', [['Content-Type', 'text/plain']], PROXY_ERROR_BODY);
   }
 
   /** After a re-request that held again: deliver what arrived meanwhile, checked against the new prev-ids. */

@@ -9,9 +9,12 @@ import { chunkOf, runChunks, type PreparedItem, type PreparedRun } from '../prep
 import type { HoldHost } from './hold-host';
 import { LinkFollower, type FollowedStream } from './link-follower';
 import { applyBuildId, BUILD_ID_FILTER } from '../../protocol/build-id';
+import { channelFilters } from '../../protocol/filters';
 
 /** True when a channel of `ins` has Pushpin's build-id content filter. */
 const hasBuildId = (ins: Instruction): boolean => ins.channels.some((c) => c.filters?.includes(BUILD_ID_FILTER) === true);
+/** True when a channel of `ins` has a filter Pushpin knows: the hold then checks items one by one. */
+const hasFilters = (ins: Instruction): boolean => ins.channels.some((c) => channelFilters(c.filters) !== undefined);
 import { log } from '../../log';
 
 /** Pushpin buffers an instruct response body up to this size; a larger stream body is streamed. */
@@ -155,7 +158,7 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
     if ((this.#res as unknown as NodeResponseInternals)._headerSent !== true) this.#raw.flushHeaders();
     this.#useSocketIfClear();
     const ins = this.#instruction;
-    if (ins.nextLink !== undefined || hasBuildId(ins)) this.#follower = new LinkFollower(this, this.#host.linkHost(this.#res));
+    if (ins.nextLink !== undefined || hasFilters(ins)) this.#follower = new LinkFollower(this, this.#host.linkHost(this.#res));
     if (ins.hold !== 'stream') {
       (this.#follower as LinkFollower).chain(ins.nextLink as NonNullable<Instruction['nextLink']>);
       return;
@@ -205,6 +208,8 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
 
   deliver(item: PreparedItem): void {
     if (this.#follower !== undefined) this.#follower.onItem(item);
+    // Unfiltered: content-filters listed by the item must be none, else Pushpin ends the stream.
+    else if (item.streamFilters !== undefined && item.streamFilters.length > 0 && Buffer.isBuffer(item.stream)) this.end(`content filters ${JSON.stringify(item.streamFilters)} do not match the subscription's`);
     else this.writeItem(item);
   }
 
@@ -252,7 +257,7 @@ export class StreamHold implements Subscriber, CaptureSink, FollowedStream {
     const socket = this.#socket;
     const bytes = socket === undefined || this.#released ? null : runChunks(run);
     if (socket === undefined || bytes === null) {
-      for (const item of run.items) this.writeItem(item);
+      for (const item of run.items) this.deliver(item);
       return;
     }
     if (bytes.length === 0) return;
