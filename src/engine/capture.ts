@@ -218,8 +218,8 @@ export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResp
     return c;
   }
   const proto = Object.getPrototypeOf(res) as object;
-  const base = proto === ServerResponse.prototype ? undefined : frameworkBase(res, proto);
-  if (base !== undefined) {
+  const base = proto === ServerResponse.prototype ? null : frameworkBase(proto);
+  if (base !== null) {
     // Express's responses: the overrides are already on the framework's base
     // prototype (see frameworkBase); registering the capture is all it takes.
     const c = new Capture(res, sink, Object.getPrototypeOf(base) as Capture['proto']);
@@ -256,28 +256,27 @@ export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResp
  * prototype of each held response instead costs Express responses a copy of
  * their hidden class (they have one of their own once Express has changed
  * their prototype): microseconds and a kilobyte of garbage per hold.
- * Undefined when the chain is not like that, when something on it defines
- * these methods itself, or when the base has overrides of someone else's.
+ * Null when the chain is not like that, when something on it defines these
+ * methods itself, or when the base has overrides of someone else's. Decided
+ * once per prototype.
  */
-function frameworkBase(res: ServerResponse, proto: object): object | undefined {
+function frameworkBase(proto: object): object | null {
   let base = frameworkBases.get(proto);
-  if (base === undefined) {
-    base = null;
-    let cur: object | null = proto;
-    for (let depth = 0; cur !== null && depth < 16; depth++) {
-      const up = Object.getPrototypeOf(cur) as object | null;
-      if (up === ServerResponse.prototype) {
-        base = installOverrides(cur) ? cur : null;
-        break;
-      }
-      cur = up;
+  if (base !== undefined) return base;
+  base = null;
+  let cur: object | null = proto;
+  for (let depth = 0; cur !== null && depth < 16; depth++) {
+    const up = Object.getPrototypeOf(cur) as object | null;
+    if (up === ServerResponse.prototype) {
+      base = installOverrides(cur) ? cur : null;
+      break;
     }
-    frameworkBases.set(proto, base);
+    cur = up;
   }
-  if (base === null) return undefined;
-  // The methods the handler will call must be the base's (nothing in between overrides them).
-  const r = res as unknown as Record<string, unknown>;
-  for (const name of OVERRIDDEN) if (r[name] !== (base as Record<string, unknown>)[name]) return undefined;
+  // Responses with this prototype must reach the base's methods (nothing in between overrides them).
+  const p = proto as Record<string, unknown>;
+  if (base !== null && OVERRIDDEN.some((name) => p[name] !== (base as Record<string, unknown>)[name])) base = null;
+  frameworkBases.set(proto, base);
   return base;
 }
 

@@ -10,13 +10,17 @@ import { Socket } from 'node:net';
 import { log } from '../log';
 
 /**
- * Marks an in-process request: its value is the object that made it (the
- * engine or the WebSocket bridge). A Symbol, not a header, so a client cannot
- * forge it; the middleware trusts the request only when the value is one of
- * its own grip's.
- * @internal
+ * In-process requests → the object that made each one (the engine or the
+ * WebSocket bridge). Kept beside the request, not in a header, so a client
+ * cannot forge it; the middleware trusts the request only when the value is
+ * one of its own grip's. A WeakMap rather than a property: looking up a
+ * property that is absent walks an Express request's whole prototype chain,
+ * on every request.
  */
-export const kInProcess: unique symbol = Symbol('gripkit.inProcess');
+const tokens = new WeakMap<IncomingMessage, object>();
+
+/** @internal Who made `req` in-process, if it is an in-process request. */
+export const inProcessToken = (req: IncomingMessage): object | undefined => tokens.get(req);
 
 /** A collected response. Status 0: the app destroyed its response, or did not answer in time; 500: the request listener threw. */
 export interface InProcessReply {
@@ -37,7 +41,7 @@ export interface InProcessRequest {
   readonly body?: Buffer;
   /** Also set `req.body` to `body`, for handlers that take a body already read (`grip.websocket()` does); the stream still has it too. */
   readonly bodyAsReqBody?: boolean;
-  /** The value of {@link kInProcess} on the request. */
+  /** Who makes the request (see {@link inProcessToken}). */
   readonly token: object;
   /** Give up after this many ms: the reply is `{ status: 0, timedOut: true }` and the app's request and response see `close`, as when a client goes away. */
   readonly timeoutMs?: number;
@@ -106,7 +110,7 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
   }
   req.rawHeaders = raw;
   req.headers = init.headers;
-  (req as unknown as Record<symbol, unknown>)[kInProcess] = init.token;
+  tokens.set(req, init.token);
   if (init.body !== undefined && init.body.length > 0) {
     if (init.bodyAsReqBody === true) (req as IncomingMessage & { body?: Buffer }).body = init.body;
     req.push(init.body);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine/engine';
-import { kInProcess } from '../engine/in-process';
+import { inProcessToken } from '../engine/in-process';
 import { NONCE_SEGMENT, stripLinkNonce } from '../reliable/link-token';
 import { ProxyEngine } from '../engine/proxy-engine';
 import { verifyGripSig, type SigVerifier } from '../protocol/grip-sig';
@@ -56,7 +56,7 @@ export function makeMiddleware(deps: MiddlewareDeps): GripMiddleware {
       const r = req as IncomingMessage & { originalUrl?: string };
       if (typeof r.originalUrl === 'string') r.originalUrl = stripLinkNonce(r.originalUrl);
     }
-    const inProcess = (req as unknown as Record<symbol, unknown>)[kInProcess];
+    const inProcess = inProcessToken(req);
     if (inProcess !== undefined && inProcess === bridge) {
       // A WebSocket-over-HTTP request made in-process by this grip's local-mode bridge.
       attach(req, res, true, next, local ?? proxy);
