@@ -10,17 +10,23 @@ import { Socket } from 'node:net';
 import { log } from '../log';
 
 /**
- * In-process requests → the object that made each one (the engine or the
- * WebSocket bridge). Kept beside the request, not in a header, so a client
- * cannot forge it; the middleware trusts the request only when the value is
- * one of its own grip's. A WeakMap rather than a property: looking up a
- * property that is absent walks an Express request's whole prototype chain,
- * on every request.
+ * The socket of an in-process request: not connected to anything; it names
+ * the object that made the request (the engine or the WebSocket bridge). A
+ * client cannot forge it (it is the request's socket object, nothing a client
+ * sends); the middleware trusts the request only when the maker is one of its
+ * own grip's.
  */
-const tokens = new WeakMap<IncomingMessage, object>();
+class InProcessSocket extends Socket {
+  constructor(readonly token: object) {
+    super();
+  }
+}
 
 /** @internal Who made `req` in-process, if it is an in-process request. */
-export const inProcessToken = (req: IncomingMessage): object | undefined => tokens.get(req);
+export const inProcessToken = (req: IncomingMessage): object | undefined => {
+  const socket = req.socket as unknown;
+  return socket instanceof InProcessSocket ? socket.token : undefined;
+};
 
 /** A collected response. Status 0: the app destroyed its response, or did not answer in time; 500: the request listener threw. */
 export interface InProcessReply {
@@ -89,7 +95,7 @@ export function requestListenerOf(server: Server, app?: RequestListener): Reques
  * writeHead/write/end are replaced on the instance.
  */
 export function dispatchInProcess(listener: RequestListener, init: InProcessRequest): Promise<InProcessReply> {
-  const sock = new Socket();
+  const sock = new InProcessSocket(init.token);
   const remote = init.remote;
   if (remote !== undefined && remote !== null) {
     Object.defineProperty(sock, 'remoteAddress', { value: remote.remoteAddress });
@@ -110,7 +116,6 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
   }
   req.rawHeaders = raw;
   req.headers = init.headers;
-  tokens.set(req, init.token);
   if (init.body !== undefined && init.body.length > 0) {
     if (init.bodyAsReqBody === true) (req as IncomingMessage & { body?: Buffer }).body = init.body;
     req.push(init.body);
@@ -119,6 +124,12 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
   req.complete = true;
 
   const res = new ServerResponse(req);
+  // The middleware's req.grip / res.grip go into these own properties, made
+  // now while the objects' hidden class is still Node's shared one (cheap),
+  // rather than into its side table (middleware/slots.ts): these objects live
+  // for one request.
+  (req as { grip?: unknown }).grip = undefined;
+  (res as { grip?: unknown }).grip = undefined;
   return new Promise<InProcessReply>((resolve) => {
     let status = 200;
     let headers: Array<[string, string]> | undefined;
