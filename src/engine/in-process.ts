@@ -17,10 +17,26 @@ import { log } from '../log';
  * own grip's.
  */
 class InProcessSocket extends Socket {
+  /** What the handler handed over instead of encoding it (see {@link attachToInProcessReply}). */
+  attachment: unknown = undefined;
+
   constructor(readonly token: object) {
     super();
   }
 }
+
+/**
+ * @internal For a request made in-process, hand `value` to whoever made it,
+ * with the reply; false (nothing done) for any other request. The WebSocket
+ * handler gives the bridge its reply's events this way instead of encoding
+ * them into a body the bridge would decode again.
+ */
+export const attachToInProcessReply = (req: IncomingMessage, value: unknown): boolean => {
+  const socket = req.socket as unknown;
+  if (!(socket instanceof InProcessSocket)) return false;
+  socket.attachment = value;
+  return true;
+};
 
 /** @internal Who made `req` in-process, if it is an in-process request. */
 export const inProcessToken = (req: IncomingMessage): object | undefined => {
@@ -36,6 +52,8 @@ export interface InProcessReply {
   readonly body: Buffer;
   /** The app did not answer within `timeoutMs`. */
   readonly timedOut?: boolean;
+  /** What the handler attached with {@link attachToInProcessReply}, if anything. */
+  readonly attachment?: unknown;
 }
 
 /** What to send. */
@@ -187,7 +205,7 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
       head();
       add(chunk, encoding);
       r.finished = true;
-      finish({ status, headers: headers ?? [], body: Buffer.concat(chunks) });
+      finish({ status, headers: headers ?? [], body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), ...(sock.attachment !== undefined && { attachment: sock.attachment }) });
       const callback = [chunk, encoding, cb].find((x) => typeof x === 'function');
       process.nextTick(() => {
         res.emit('prefinish');

@@ -16,6 +16,7 @@ import { dispatchInProcess, replyHeader, requestListenerOf, type InProcessReply 
 import { parseGripExtension, classifyOriginMessage, WS_KEEP_ALIVE_DEFAULT_SEC, WS_SEND_DELAYED_DEFAULT_SEC, type GripExtension, type ParsedControlMessage, type WsMessageType } from '../protocol/ws-control';
 import { decodeClosePayload, decodeWsEvents, encodeWsEvents, isValidCloseCode, WS_DISCONNECT, WS_EVENTS_CONTENT_TYPE, WS_OPEN, wsClose } from '../protocol/ws-events';
 import type { WsEvent } from '../protocol/ws-events';
+import type { InProcessWsReply } from '../protocol/ws-context';
 import type { Hub, Subscriber } from './hub';
 import type { PreparedItem, PreparedWsMessage } from './prepared-item';
 import { WsTimedSends, type TimedMessage } from './ws-timed-sends';
@@ -60,7 +61,15 @@ export interface WsBridgeOptions {
   readonly requestTimeoutMs?: number;
 }
 
-type Reply = InProcessReply;
+/** A reply; `events` when the app's `grip.websocket()` handed them over decoded (see InProcessWsReply). */
+type Reply = InProcessReply & { readonly events?: WsEvent[] };
+
+/** The reply as the bridge reads it: an in-process hand-over becomes its headers and events, with no body to decode. */
+const readReply = (reply: InProcessReply): Reply => {
+  const a = reply.attachment as InProcessWsReply | undefined;
+  if (a === undefined || reply.status !== 200) return reply;
+  return { status: 200, headers: [...reply.headers.filter(([k]) => k !== 'content-type' && k !== 'content-length'), ['content-type', WS_EVENTS_CONTENT_TYPE], ...a.headers], body: reply.body, events: a.events };
+};
 
 interface Attached {
   readonly wss: WebSocketServer;
@@ -311,7 +320,7 @@ class BridgedSocket implements Subscriber {
     const onEarlyError = (err: Error): void => log('WebSocket local mode: socket error before the handshake: %s', err.message);
     socket.on('close', onEarlyClose);
     socket.on('error', onEarlyError);
-    const reply = await this.#request([WS_OPEN]);
+    const reply = readReply(await this.#request([WS_OPEN]));
     socket.off('close', onEarlyClose);
     socket.off('error', onEarlyError);
 
@@ -328,7 +337,7 @@ class BridgedSocket implements Subscriber {
     }
     let events: WsEvent[];
     try {
-      events = decodeWsEvents(reply.body);
+      events = reply.events ?? decodeWsEvents(reply.body);
     } catch (err) {
       log('WebSocket local mode: connection %s refused: the OPEN reply is malformed: %s', this.id, (err as Error).message);
       plainAbort(socket, 502, 'Bad Gateway: the WebSocket-over-HTTP reply was malformed\n');
@@ -427,7 +436,7 @@ class BridgedSocket implements Subscriber {
     // After a detach, the app's answers go nowhere (Pushpin drops them).
     const detached = this.#detached;
     const carriesClientClose = this.#closeFrame !== undefined && events.includes(this.#closeFrame);
-    const reply = await this.#request(events);
+    const reply = readReply(await this.#request(events));
     this.#inFlight = false;
     if (!detached) {
       this.#apply(reply, undefined);
@@ -509,7 +518,7 @@ class BridgedSocket implements Subscriber {
   /** Apply a reply; `events` is given (already decoded) for the OPEN reply. */
   #apply(reply: Reply, decoded: WsEvent[] | undefined): void {
     if (this.#gone) return;
-    let events = decoded;
+    let events = decoded ?? reply.events;
     if (events === undefined) {
       if (reply.timedOut === true) return this.#fail(`The app did not answer within ${this.#bridge.requestTimeoutMs / 1000} s`);
       if (reply.status !== 200) return this.#fail(`Bad reply from the app: status ${reply.status}`);

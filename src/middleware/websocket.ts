@@ -3,7 +3,8 @@ import { GripError } from '../errors';
 import { log } from '../log';
 import { WebSocketContext } from '../protocol/ws-context';
 import { decodeWsEvents, isWsOverHttpRequest, WS_MAX_BODY_BYTES } from '../protocol/ws-events';
-import type { WebSocketResponse } from '../protocol/ws-context';
+import { attachToInProcessReply } from '../engine/in-process';
+import type { InProcessWsReply, WebSocketResponse } from '../protocol/ws-context';
 import type { GripMiddleware } from './grip-middleware';
 import './augment';
 
@@ -37,6 +38,27 @@ const write = (res: ServerResponse, r: WebSocketResponse): void => {
   // A Buffer and an explicit length: Express adds no charset, Node no chunking.
   res.writeHead(r.status, [...r.headers, ['Content-Length', String(r.body.length)]].flat());
   res.end(r.body);
+};
+
+const asBuffer = (c: Uint8Array): Buffer => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+
+/**
+ * A request from gripkit's own local-mode bridge (made in-process): hand it
+ * the reply's headers and events as they are, rather than encode them into a
+ * body it would decode again. The response itself ends empty. False when the
+ * request is not in-process or the reply is a rejection.
+ */
+const replyInProcess = (req: IncomingMessage, res: ServerResponse, ws: WebSocketContext): boolean => {
+  const r = ws.toEventsReply();
+  if (r === undefined) return false;
+  const value: InProcessWsReply = {
+    headers: r.headers.map(([k, v]) => [k.toLowerCase(), v]),
+    events: r.events.map((e) => (e.content === undefined || Buffer.isBuffer(e.content) ? e : { ...e, content: asBuffer(e.content) })),
+  };
+  if (!attachToInProcessReply(req, value)) return false;
+  res.statusCode = 200;
+  res.end();
+  return true;
 };
 
 const metaOf = (req: IncomingMessage): Record<string, string> => {
@@ -172,6 +194,7 @@ export function websocket<Req extends IncomingMessage = IncomingMessage, Res ext
       return;
     }
     if (res.headersSent || res.writableEnded) return;
+    if (replyInProcess(req, res, ws)) return;
     let reply: WebSocketResponse;
     try {
       reply = ws.toResponse();

@@ -77,6 +77,17 @@ export interface WebSocketResponse {
 }
 
 /**
+ * @internal What `grip.websocket()` hands gripkit's local-mode bridge for a
+ * request the bridge made in-process, instead of an encoded reply: the reply
+ * headers besides `Content-Type` (names lower-cased) and the events (contents
+ * as Buffers).
+ */
+export interface InProcessWsReply {
+  readonly headers: Array<[string, string]>;
+  readonly events: WsEvent[];
+}
+
+/**
  * Most distinct channels one reply may subscribe to. Pushpin keeps at most 20
  * subscriptions per connection (`connection_subscription_max`) and silently
  * drops the rest; gripkit fails fast instead when one reply asks for more.
@@ -388,12 +399,23 @@ export class WebSocketContext {
    * everything queued in order, CLOSE last.
    */
   toResponse(): WebSocketResponse {
-    if (this.opening && !this.#accepted) {
-      const r = this.#rejection ?? { status: 403, body: Buffer.from(WS_NOT_ACCEPTED_BODY), contentType: 'text/plain; charset=utf-8' };
-      return { status: r.status, headers: [['Content-Type', r.contentType]], body: r.body };
+    const r = this.toEventsReply();
+    if (r === undefined) {
+      const x = this.#rejection ?? { status: 403, body: Buffer.from(WS_NOT_ACCEPTED_BODY), contentType: 'text/plain; charset=utf-8' };
+      return { status: x.status, headers: [['Content-Type', x.contentType]], body: x.body };
     }
-    const headers: Array<[string, string]> = [['Content-Type', WS_EVENTS_CONTENT_TYPE]];
-    if (this.disconnected) return { status: 200, headers, body: Buffer.alloc(0) };
+    return { status: 200, headers: [['Content-Type', WS_EVENTS_CONTENT_TYPE], ...r.headers], body: r.events.length === 0 ? Buffer.alloc(0) : encodeWsEvents(r.events) };
+  }
+
+  /**
+   * @internal {@link toResponse} before encoding: the headers besides
+   * `Content-Type` and the events; undefined when the reply is a handshake
+   * rejection (an OPEN not accepted).
+   */
+  toEventsReply(): { headers: Array<[string, string]>; events: WsEvent[] } | undefined {
+    if (this.opening && !this.#accepted) return undefined;
+    const headers: Array<[string, string]> = [];
+    if (this.disconnected) return { headers, events: [] };
     if (this.#accepted) {
       headers.push(['Sec-WebSocket-Extensions', encodeGripExtensionHeader()]);
       if (this.#protocol !== undefined) headers.push(['Sec-WebSocket-Protocol', this.#protocol]);
@@ -405,7 +427,7 @@ export class WebSocketContext {
     events.push(...this.#queue);
     const close = this.#close ?? (this.closed !== undefined ? this.#echoClose(this.closed) : undefined);
     if (close !== undefined) events.push(close);
-    return { status: 200, headers, body: encodeWsEvents(events) };
+    return { headers, events };
   }
 
   /**
