@@ -3,7 +3,8 @@ import express from 'express';
 import WebSocket from 'ws';
 import { formatSseEvent, type Grip } from '../../src/index';
 import type { PublishItem } from '../../src/protocol/types';
-import { open, type Observed, type OpenResponse } from '../helpers/http-client';
+import { open, type OpenResponse } from '../helpers/http-client';
+import { publishUntilAnswered, settleOr } from '../helpers/publish-until';
 import type { OriginLog } from '../helpers/scenario-app';
 import { normalise, useModes, type Mode } from './harness';
 
@@ -81,12 +82,6 @@ const responseItem = (channel: string, body: string, meta?: Record<string, strin
 const PROBE = ':sync\n';
 const strip = (body: string): string => body.split(PROBE).join('');
 
-/** Resolves after `ms`, or when `p` settles: a bounded wait between retries that stops at the event. */
-const settleOr = (p: Promise<unknown>, ms: number): Promise<unknown> => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  p.then(() => { clearTimeout(t); resolve(undefined); }, () => { clearTimeout(t); resolve(undefined); });
-});
-
 /**
  * Behind Pushpin nothing tells the origin when a stream's subscription is
  * live: publish a probe until the client has seen one.
@@ -99,19 +94,6 @@ async function syncStream(m: Mode, ch: string, c: OpenResponse): Promise<void> {
   }
 }
 
-/** Publish until the held long-poll completes (its subscription going live is not observable either). */
-async function publishUntilAnswered(done: Promise<Observed>, publish: () => Promise<unknown>): Promise<Observed> {
-  let answered = false;
-  void done.then(
-    () => (answered = true),
-    () => (answered = true),
-  );
-  for (let i = 0; i < 50 && !answered; i++) {
-    await publish();
-    await settleOr(done, 100);
-  }
-  return done;
-}
 
 const q = (ch: string, filters: string[], meta?: Record<string, string>): string =>
   `ch=${encodeURIComponent(ch)}&f=${filters.join(',')}${meta !== undefined ? `&meta=${encodeURIComponent(JSON.stringify(meta))}` : ''}`;

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { open, request, type Observed } from '../helpers/http-client';
+import { open, request } from '../helpers/http-client';
+import { publishUntilAnswered } from '../helpers/publish-until';
 import { normalise, useModes, type Mode } from './harness';
 
 /**
@@ -11,23 +12,6 @@ const modes = useModes();
 
 const both = modes.both;
 
-/**
- * Publish until the held long-poll completes. Behind Pushpin nothing tells the
- * origin when the hold's subscription is live, so the first publish may land
- * just before it; the loop is bounded and stops at the first delivery.
- */
-async function publishUntilAnswered(done: Promise<Observed>, publish: () => Promise<unknown>): Promise<Observed> {
-  let answered = false;
-  void done.then(
-    () => (answered = true),
-    () => (answered = true),
-  );
-  for (let i = 0; i < 50 && !answered; i++) {
-    await publish();
-    await Promise.race([done, new Promise((r) => setTimeout(r, 100))]);
-  }
-  return done;
-}
 
 /** Scaffolding bytes, stripped from every body before comparing. */
 const PROBE = ':sync\n';
