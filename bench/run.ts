@@ -205,8 +205,23 @@ async function withServer<T>(kind: Kind, part: Part, body: (s: ServerUnderTest) 
   }
 }
 
+/** (e) Open N connections of `transport` on channel `bench` and time it, with both sides' CPU meanwhile. */
+async function timedOpen(rpc: Rpc, s: ServerUnderTest, transport: 'sse' | 'ws', who: string): Promise<{ connsPerSec: number; ms: number; failed: number; load: Load }> {
+  const what = transport === 'ws' ? 'WebSockets' : 'connections';
+  s.log(`opening ${cfg.nBig} ${what}`);
+  const s0 = await stats(s.base);
+  const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
+    { cmd: 'open', transport, ...s.t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
+    130_000,
+  );
+  if (open.failed > 0) throw new Error(`${who}: ${open.failed} of ${cfg.nBig} ${what} failed (${open.firstError})`);
+  const s1 = await stats(s.base);
+  return { connsPerSec: (open.opened / open.ms) * 1000, ms: open.ms, failed: open.failed, load: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(s1) - cpuUs(s0)) / 1000 } };
+}
+
 async function benchSse(kind: Kind, rpc: Rpc): Promise<Result> {
-  return withServer(kind, 'sse', async ({ base, t, log }) => {
+  return withServer(kind, 'sse', async (server) => {
+    const { base, t, log } = server;
     // Warm-up on another channel: JIT, buffers, the server's first allocations.
     log(`warm-up (${cfg.warmN} connections)`);
     await rpc.call({ cmd: 'open', transport: 'sse', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
@@ -221,14 +236,7 @@ async function benchSse(kind: Kind, rpc: Rpc): Promise<Result> {
     const mem0 = await stats(base, true);
 
     // (e) connection setup rate, (d) memory per held connection.
-    log(`opening ${cfg.nBig} connections`);
-    const sOpen0 = await stats(base);
-    const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
-      { cmd: 'open', transport: 'sse', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
-      130_000,
-    );
-    if (open.failed > 0) throw new Error(`${kind}: ${open.failed} of ${cfg.nBig} connections failed (${open.firstError})`);
-    const sOpen1 = await stats(base);
+    const open = await timedOpen(rpc, server, 'sse', kind);
     await waitSubscribers(base, cfg.nBig + 1);
     await sleep(200);
     const mem1 = await stats(base, true);
@@ -266,9 +274,9 @@ async function benchSse(kind: Kind, rpc: Rpc): Promise<Result> {
     const { dropped } = await rpc.call<{ dropped: number }>({ cmd: 'reset' }, 10_000);
     return {
       kind,
-      connsPerSec: (open.opened / open.ms) * 1000,
+      connsPerSec: open.connsPerSec,
       openMs: open.ms,
-      openLoad: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(sOpen1) - cpuUs(sOpen0)) / 1000 },
+      openLoad: open.load,
       tpLoad,
       openFailed: open.failed,
       rssPerConnKB: (mem1.rss - mem0.rss) / cfg.nBig / 1024,
@@ -288,22 +296,16 @@ async function benchSse(kind: Kind, rpc: Rpc): Promise<Result> {
  * what an Express app gets on this machine at all (the `express` reference).
  */
 async function benchExpressOpen(rpc: Rpc): Promise<{ connsPerSec: number; load: Load }> {
-  return withServer('express', 'sse', async ({ base, t, log }) => {
+  return withServer('express', 'sse', async (server) => {
+    const { base, t, log } = server;
     log(`warm-up (${cfg.warmN} connections)`);
     await rpc.call({ cmd: 'open', transport: 'sse', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
     await rpc.call({ cmd: 'close', keep: 0 }, 10_000);
     await waitSubscribers(base, 0);
     await stats(base, true);
-    log(`opening ${cfg.nBig} connections`);
-    const s0 = await stats(base);
-    const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
-      { cmd: 'open', transport: 'sse', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
-      130_000,
-    );
-    if (open.failed > 0) throw new Error(`express: ${open.failed} of ${cfg.nBig} connections failed (${open.firstError})`);
-    const s1 = await stats(base);
+    const open = await timedOpen(rpc, server, 'sse', 'express');
     await rpc.call({ cmd: 'reset' }, 10_000);
-    return { connsPerSec: (open.opened / open.ms) * 1000, load: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(s1) - cpuUs(s0)) / 1000 } };
+    return { connsPerSec: open.connsPerSec, load: open.load };
   });
 }
 
@@ -321,7 +323,8 @@ async function measureLatency(rpc: Rpc, base: string, t: ServerUnderTest['t'], l
 
 /** The WebSocket part, on a fresh server: `GET /ws` holds, the same publishes, and the `/ws-echo` round trip. */
 async function benchWs(kind: Kind, rpc: Rpc): Promise<WsResult> {
-  return withServer(kind, 'ws', async ({ base, t, log }) => {
+  return withServer(kind, 'ws', async (server) => {
+    const { base, t, log } = server;
     log(`warm-up (${cfg.warmN} WebSockets, echo)`);
     const warm = await rpc.call<{ failed: number; firstError?: string }>({ cmd: 'open', transport: 'ws', ...t, channel: 'warmup', n: cfg.warmN, concurrency: CONCURRENCY, timeoutMs: 60_000 }, 70_000);
     if (warm.failed > 0) throw new Error(`${kind}: ${warm.failed} of ${cfg.warmN} warm-up WebSockets failed (${warm.firstError})`);
@@ -336,14 +339,7 @@ async function benchWs(kind: Kind, rpc: Rpc): Promise<WsResult> {
     await waitSubscribers(base, 1);
     const mem0 = await stats(base, true);
 
-    log(`opening ${cfg.nBig} WebSockets`);
-    const sOpen0 = await stats(base);
-    const open = await rpc.call<{ ms: number; opened: number; failed: number; firstError?: string } & ClientLoad>(
-      { cmd: 'open', transport: 'ws', ...t, channel: 'bench', n: cfg.nBig, concurrency: CONCURRENCY, timeoutMs: 120_000 },
-      130_000,
-    );
-    if (open.failed > 0) throw new Error(`${kind}: ${open.failed} of ${cfg.nBig} WebSockets failed (${open.firstError})`);
-    const sOpen1 = await stats(base);
+    const open = await timedOpen(rpc, server, 'ws', kind);
     await waitSubscribers(base, cfg.nBig + 1);
     await sleep(200);
     const mem1 = await stats(base, true);
@@ -365,9 +361,9 @@ async function benchWs(kind: Kind, rpc: Rpc): Promise<WsResult> {
     const { dropped, wsViolations } = await rpc.call<{ dropped: number; wsViolations: number }>({ cmd: 'reset' }, 10_000);
     return {
       kind,
-      connsPerSec: (open.opened / open.ms) * 1000,
+      connsPerSec: open.connsPerSec,
       openMs: open.ms,
-      openLoad: { wallMs: open.ms, clientCpuMs: open.clientCpuMs, serverCpuMs: (cpuUs(sOpen1) - cpuUs(sOpen0)) / 1000 },
+      openLoad: open.load,
       rssPerConnKB: (mem1.rss - mem0.rss) / cfg.nBig / 1024,
       heapPerConnKB: (mem1.heapUsed - mem0.heapUsed) / cfg.nBig / 1024,
       latBig,

@@ -1,4 +1,5 @@
 import { ServerResponse, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
+import { baseAbove } from './framework-base';
 
 type WriteCb = (err?: Error | null) => void;
 
@@ -263,16 +264,8 @@ export function captureResponse(res: ServerResponse, sink: CaptureSink): RawResp
 function frameworkBase(proto: object): object | null {
   let base = frameworkBases.get(proto);
   if (base !== undefined) return base;
-  base = null;
-  let cur: object | null = proto;
-  for (let depth = 0; cur !== null && depth < 16; depth++) {
-    const up = Object.getPrototypeOf(cur) as object | null;
-    if (up === ServerResponse.prototype) {
-      base = installOverrides(cur) ? cur : null;
-      break;
-    }
-    cur = up;
-  }
+  base = baseAbove(proto, ServerResponse.prototype);
+  if (base !== null && !installOverrides(base)) base = null;
   // Responses with this prototype must reach the base's methods (nothing in between overrides them).
   const p = proto as Record<string, unknown>;
   if (base !== null && OVERRIDDEN.some((name) => p[name] !== (base as Record<string, unknown>)[name])) base = null;

@@ -142,12 +142,6 @@ export function dispatchInProcess(listener: RequestListener, init: InProcessRequ
   req.complete = true;
 
   const res = new ServerResponse(req);
-  // The middleware's req.grip / res.grip go into these own properties, made
-  // now while the objects' hidden class is still Node's shared one (cheap),
-  // rather than into its side table (middleware/slots.ts): these objects live
-  // for one request.
-  (req as { grip?: unknown }).grip = undefined;
-  (res as { grip?: unknown }).grip = undefined;
   return new Promise<InProcessReply>((resolve) => {
     let status = 200;
     let headers: Array<[string, string]> | undefined;

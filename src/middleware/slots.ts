@@ -13,6 +13,7 @@
  * ordinary own property, as before.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
+import { baseAbove } from '../engine/framework-base';
 
 const values = new WeakMap<object, unknown>();
 
@@ -36,16 +37,7 @@ const bases = new WeakMap<object, object | null>();
 function baseFor(proto: object, nodeProto: object): object | null {
   let base = bases.get(proto);
   if (base !== undefined) return base;
-  base = null;
-  let cur: object | null = proto;
-  for (let depth = 0; cur !== null && depth < 16; depth++) {
-    const up = Object.getPrototypeOf(cur) as object | null;
-    if (up === nodeProto) {
-      base = cur;
-      break;
-    }
-    cur = up;
-  }
+  base = baseAbove(proto, nodeProto);
   if (base !== null && !ownAccessor(base)) base = null;
   // Something between the object and the base that defines `grip` itself would hide the accessor.
   if (base !== null) for (let p: object = proto; p !== base; p = Object.getPrototypeOf(p) as object) if (Object.prototype.hasOwnProperty.call(p, 'grip')) base = null;

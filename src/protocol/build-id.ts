@@ -15,6 +15,8 @@
  * apart from the directives.
  */
 
+import { expandPercent } from './percent-template';
+
 /** Why a filter could not be applied; the message follows Pushpin's. */
 export class BuildIdError extends Error {
   override readonly name = 'BuildIdError';
@@ -32,34 +34,15 @@ export const ID_FORMAT_META = 'id_format';
  * @example renderIdFormat('%(a)s,%(b)s', new Map([['a', '4'], ['b', '7']])) // '4,7'
  */
 export function renderIdFormat(format: string, vars: ReadonlyMap<string, string>): string {
-  let out = '';
-  let i = 0;
-  while (i < format.length) {
-    const pct = format.indexOf('%', i);
-    if (pct === -1) {
-      out += format.slice(i);
-      break;
-    }
-    out += format.slice(i, pct);
-    const next = format[pct + 1];
-    if (next === '%') {
-      out += '%';
-      i = pct + 2;
-      continue;
-    }
-    if (next === '(') {
-      const close = format.indexOf(')', pct + 2);
-      if (close === -1 || format[close + 1] !== 's') throw new BuildIdError(`Unterminated variable at position ${pct}`);
-      const name = format.slice(pct + 2, close);
-      const value = vars.get(name);
-      if (value === undefined) throw new BuildIdError(`No such variable '${name}' at position ${pct}`);
-      out += value;
-      i = close + 2;
-      continue;
-    }
-    throw new BuildIdError(`Unknown directive '${next ?? ''}' at position ${pct}`);
-  }
-  return out;
+  return expandPercent(format, (f, pct) => {
+    if (f[pct + 1] !== '(') throw new BuildIdError(`Unknown directive '${f[pct + 1] ?? ''}' at position ${pct}`);
+    const close = f.indexOf(')', pct + 2);
+    if (close === -1 || f[close + 1] !== 's') throw new BuildIdError(`Unterminated variable at position ${pct}`);
+    const name = f.slice(pct + 2, close);
+    const value = vars.get(name);
+    if (value === undefined) throw new BuildIdError(`No such variable '${name}' at position ${pct}`);
+    return [value, close + 2];
+  });
 }
 
 /**
@@ -70,34 +53,18 @@ export function renderIdFormat(format: string, vars: ReadonlyMap<string, string>
  */
 export function applyBuildId(content: Buffer, id: (() => string) | undefined): Buffer {
   if (content.indexOf(0x25) === -1) return content;
-  const s = content.toString('latin1');
-  let out = '';
-  let i = 0;
   let rendered: string | undefined;
-  while (i < s.length) {
-    const pct = s.indexOf('%', i);
-    if (pct === -1) {
-      out += s.slice(i);
-      break;
-    }
-    out += s.slice(i, pct);
+  const out = expandPercent(content.toString('latin1'), (s, pct) => {
     const next = s[pct + 1];
-    if (next === '%') {
-      out += '%';
-      i = pct + 2;
-    } else if (next === 'I') {
+    if (next === 'I') {
       if (id === undefined) throw new BuildIdError(`No ID specified and no default ID in context at position ${pct}`);
-      out += rendered ??= Buffer.from(id(), 'utf8').toString('latin1');
-      i = pct + 2;
-    } else if (next === '(') {
-      const close = s.indexOf(')', pct + 2);
-      if (close === -1 || s[close + 1] !== 'I') throw new BuildIdError(`Unterminated ID at position ${pct}`);
-      out += s.slice(pct + 2, close);
-      i = close + 2;
-    } else {
-      throw new BuildIdError(`Unknown directive '${next ?? ''}' at position ${pct}`);
+      return [(rendered ??= Buffer.from(id(), 'utf8').toString('latin1')), pct + 2];
     }
-  }
+    if (next !== '(') throw new BuildIdError(`Unknown directive '${next ?? ''}' at position ${pct}`);
+    const close = s.indexOf(')', pct + 2);
+    if (close === -1 || s[close + 1] !== 'I') throw new BuildIdError(`Unterminated ID at position ${pct}`);
+    return [s.slice(pct + 2, close), close + 2];
+  });
   return Buffer.from(out, 'latin1');
 }
 

@@ -15,6 +15,7 @@
  * for each kind of hold.
  */
 import { BUILD_ID_FILTER } from './build-id';
+import { expandPercent } from './percent-template';
 
 export const SKIP_SELF_FILTER = 'skip-self';
 export const SKIP_USERS_FILTER = 'skip-users';
@@ -113,23 +114,8 @@ export function dropByDeliveryFilters(
  */
 export function applyVarSubst(content: Buffer, meta: ReadonlyMap<string, string>): Buffer {
   if (content.indexOf(0x25) === -1) return content;
-  const s = content.toString('latin1');
-  let out = '';
-  let i = 0;
-  while (i < s.length) {
-    const pct = s.indexOf('%', i);
-    if (pct === -1) {
-      out += s.slice(i);
-      break;
-    }
-    out += s.slice(i, pct);
-    const next = s[pct + 1];
-    if (next === '%') {
-      out += '%';
-      i = pct + 2;
-      continue;
-    }
-    if (next !== '(') throw new FilterError(`Unknown directive '${next ?? ''}' at position ${pct}`);
+  const out = expandPercent(content.toString('latin1'), (s, pct) => {
+    if (s[pct + 1] !== '(') throw new FilterError(`Unknown directive '${s[pct + 1] ?? ''}' at position ${pct}`);
     const close = s.indexOf(')', pct + 2);
     if (close === -1) throw new FilterError(`Unterminated variable at position ${pct}`);
     if (s[close + 1] !== 's') throw new FilterError(`Unknown directive '${s[close + 1] ?? ''}' at position ${pct}`);
@@ -137,9 +123,8 @@ export function applyVarSubst(content: Buffer, meta: ReadonlyMap<string, string>
     const name = Buffer.from(s.slice(pct + 2, close), 'latin1').toString('utf8');
     const value = meta.get(name);
     if (value === undefined) throw new FilterError(`No such variable '${name}' at position ${pct}`);
-    out += Buffer.from(value, 'utf8').toString('latin1');
-    i = close + 2;
-  }
+    return [Buffer.from(value, 'utf8').toString('latin1'), close + 2];
+  });
   return Buffer.from(out, 'latin1');
 }
 
